@@ -1,0 +1,259 @@
+"""Locate, create and open an archive; its identity; its trusted keys.
+
+An archive is found, in order, at ``--archive PATH``, at ``$ARCHIVER_ARCHIVE``,
+or in the nearest folder upward from the working directory that holds
+``manifests/archive.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .__version__ import TOOL_NAME, __version__
+from .canonical import JSONFormatError, load_strict, pretty_bytes
+from .errors import ArchiveExists, ArchiveNotFound, CorruptArchive, InvalidInput, KeyUnavailable
+from .fsutil import WriterLock, atomic_write, fsync_dir
+from .keystore import KeyStore, PassphraseSource, SigningKey, check_key_name
+from .layout import Layout
+from .schema import schema_errors
+from .signing import make_signature, raw_public
+from .timeutil import Clock, format_time, system_clock
+from .trust import TrustSet, load_trust
+
+DEFAULT_ROTATION = 1 << 30
+ROLES = ("archivist", "auditor")
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveInfo:
+    """What ``manifests/archive.json`` says."""
+
+    archive_id: str
+    created_at: str
+    rotation_bytes: int
+
+
+def locate(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
+    """Find the archive root.
+
+    Raises:
+        ArchiveNotFound: nothing found; the message says how to create one.
+    """
+    given = explicit if explicit is not None else os.environ.get("ARCHIVER_ARCHIVE")
+    if given:
+        root = Path(given)
+        if not Layout(root).archive_json.is_file():
+            raise ArchiveNotFound(
+                f"no archive at {root} (no manifests/archive.json): run `archiver init {root}`"
+            )
+        return root
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if Layout(folder).archive_json.is_file():
+            return folder
+    raise ArchiveNotFound(
+        "no archive here or in any parent folder: run `archiver init PATH`, "
+        "or pass --archive PATH or set ARCHIVER_ARCHIVE"
+    )
+
+
+class Archive:
+    """An open archive. Reading needs nothing more; writing takes ``writer_lock()``."""
+
+    def __init__(self, layout: Layout, info: ArchiveInfo, clock: Clock = system_clock) -> None:
+        self.layout = layout
+        self.info = info
+        self.clock = clock
+
+    @property
+    def archive_id(self) -> str:
+        return self.info.archive_id
+
+    # -- creation and opening -------------------------------------------------
+    @classmethod
+    def init(cls, path: str | os.PathLike[str], *, rotation_bytes: int = DEFAULT_ROTATION,
+             clock: Clock = system_clock) -> Archive:
+        """Create a new, empty archive at ``path``.
+
+        Raises:
+            ArchiveExists: there is an archive (or a manifests/ or store/ folder) there already.
+        """
+        layout = Layout(Path(path))
+        if layout.archive_json.exists() or layout.manifests.exists() or layout.store.exists():
+            raise ArchiveExists(f"{layout.root} already holds an archive; refusing to overwrite it")
+        if rotation_bytes < 1024:
+            raise InvalidInput("WARC rotation size must be at least 1024 bytes")
+        info = {
+            "format": "archiver/archive/1",
+            "archive_id": f"urn:uuid:{uuid.uuid4()}",
+            "created_at": format_time(clock()),
+            "format_version": 1,
+            "digest_algorithms": ["sha256", "sha512"],
+            "warc_rotation_bytes": rotation_bytes,
+            "tool": {"name": TOOL_NAME, "version": __version__},
+        }
+        layout.root.mkdir(parents=True, exist_ok=True)
+        for d in (layout.manifests, layout.keys, layout.events, layout.log, layout.store):
+            d.mkdir()
+        for d in (layout.manifests, layout.store, layout.root):
+            fsync_dir(d)
+        # archive.json last: until it exists, this is not an archive.
+        atomic_write(layout.archive_json, pretty_bytes(info))
+        return cls.open(layout.root, clock=clock)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, clock: Clock = system_clock) -> Archive:
+        """Open the archive rooted at ``path``.
+
+        Raises:
+            ArchiveNotFound: no archive.json there.
+            CorruptArchive: archive.json is unreadable or invalid.
+        """
+        layout = Layout(Path(path))
+        try:
+            raw = layout.archive_json.read_bytes()
+        except FileNotFoundError:
+            raise ArchiveNotFound(f"no archive at {layout.root}: run `archiver init {layout.root}`") from None
+        except OSError as e:
+            raise CorruptArchive(f"cannot read {layout.archive_json}: {e.strerror}") from e
+        try:
+            doc = load_strict(raw[: 1 << 16])
+        except JSONFormatError as e:
+            raise CorruptArchive(f"{layout.archive_json} is damaged: {e}") from e
+        errors = schema_errors("archive", doc)
+        if errors:
+            raise CorruptArchive(f"{layout.archive_json} is invalid: {errors[0]}")
+        info = ArchiveInfo(archive_id=doc["archive_id"], created_at=doc["created_at"],
+                           rotation_bytes=doc["warc_rotation_bytes"])
+        return cls(layout, info, clock)
+
+    def writer_lock(self, wait_seconds: float = 0.0) -> WriterLock:
+        """The exclusive lock every writing command holds for its whole duration."""
+        return WriterLock(self.layout.lock, wait_seconds)
+
+    # -- keys -------------------------------------------------------------------
+    def trust(self) -> TrustSet:
+        """The trusted keys and revocations (with any problems found loading them)."""
+        return load_trust(self.layout, self.archive_id)
+
+    def generate_key(self, name: str, role: str, *, passphrase: bytes | None,
+                     keystore: KeyStore | None = None) -> str:
+        """Make a key pair, keep the private key in the key store, trust the public key here.
+
+        Returns the key id.
+
+        Raises:
+            InvalidInput: bad name or role, or the name is taken.
+            StoreError: writing failed.
+        """
+        check_key_name(name)
+        if role not in ROLES:
+            raise InvalidInput(f"unknown role {role!r}: use archivist or auditor")
+        store = keystore or KeyStore()
+        with self.writer_lock():
+            trust = self.trust()
+            if any(k.name == name for k in trust.keys.values()):
+                raise InvalidInput(f"this archive already trusts a key named {name!r}")
+            key = store.generate(name, passphrase)
+            self._write_key_record(key, role)
+        return key.key_id
+
+    def _write_key_record(self, key: SigningKey, role: str) -> None:
+        doc = {
+            "format": "archiver/key/1",
+            "archive_id": self.archive_id,
+            "key_id": key.key_id,
+            "name": key.name,
+            "role": role,
+            "algorithm": "ed25519",
+            "public_key": base64.b64encode(raw_public(key.private.public_key())).decode("ascii"),
+            "created_at": format_time(self.clock()),
+        }
+        doc["signatures"] = [make_signature(doc, key.private, role)]
+        atomic_write(self.layout.key_file(key.key_id), pretty_bytes(doc))
+
+    def revoke_key(self, key_id_prefix: str, reason: str, signer: SigningKey,
+                   effective: datetime | None = None) -> str:
+        """Revoke a trusted key from ``effective`` (default: now) on. Returns the key id.
+
+        ``effective`` may be in the past: a key known to be compromised since
+        a date is revoked from that date, and every signature after it fails.
+
+        Raises:
+            InvalidInput: unknown or ambiguous key, already revoked, empty reason.
+            KeyUnavailable: the signer is not trusted here or is revoked.
+        """
+        if not reason.strip():
+            raise InvalidInput("a revocation needs a --reason")
+        with self.writer_lock():
+            trust = self.trust()
+            matches = [k for k in trust.keys if k.startswith(key_id_prefix.lower())]
+            if len(matches) != 1:
+                what = "no trusted key" if not matches else "several keys"
+                raise InvalidInput(f"{what} matches {key_id_prefix!r}; see `archiver keys list`")
+            target = matches[0]
+            if target in trust.revocations:
+                raise InvalidInput(f"key {target[:16]} is already revoked")
+            signer_key = trust.keys.get(signer.key_id)
+            if signer_key is None:
+                raise KeyUnavailable(f"key {signer.name!r} is not trusted by this archive")
+            now = self.clock()
+            if signer.key_id != target and trust.revoked_at(signer.key_id) is not None:
+                raise KeyUnavailable(f"key {signer.name!r} is revoked and cannot revoke others")
+            doc = {
+                "format": "archiver/key-revocation/1",
+                "archive_id": self.archive_id,
+                "key_id": target,
+                "revoked_at": format_time(effective or now),
+                "reason": reason,
+            }
+            doc["signatures"] = [make_signature(doc, signer.private, signer_key.role)]
+            atomic_write(self.layout.revocation_file(target), pretty_bytes(doc))
+        return target
+
+    def signing_key(self, name: str | None, passphrase: PassphraseSource, *, role: str,
+                    keystore: KeyStore | None = None) -> SigningKey:
+        """Load the private key to sign with, checking the archive trusts it for ``role``.
+
+        With no name: ``$ARCHIVER_KEY``, else the only local key this archive
+        trusts with that role.
+
+        Raises:
+            KeyUnavailable: none, several, untrusted, wrong role, revoked, or unloadable.
+        """
+        store = keystore or KeyStore()
+        trust = self.trust()
+        name = name or os.environ.get("ARCHIVER_KEY") or None
+        if name is None:
+            local = {store.public_info(n).key_id: n for n in store.names()}
+            usable = [local[k.key_id] for k in trust.keys.values()
+                      if k.key_id in local and k.role == role and k.key_id not in trust.revocations]
+            if not usable:
+                raise KeyUnavailable(
+                    f"no {role} key for this archive: run `archiver keys generate NAME --role {role}`"
+                )
+            if len(usable) > 1:
+                raise KeyUnavailable(
+                    f"several {role} keys ({', '.join(sorted(usable))}): choose one with --key NAME"
+                )
+            name = usable[0]
+        info = store.public_info(name)
+        trusted = trust.keys.get(info.key_id)
+        if trusted is None:
+            raise KeyUnavailable(f"key {name!r} is not trusted by this archive ({self.layout.root})")
+        if trusted.role != role:
+            raise KeyUnavailable(
+                f"key {name!r} has role {trusted.role}; this needs an {role} key "
+                f"(`archiver keys generate NAME --role {role}`)"
+            )
+        if info.key_id in trust.revocations:
+            raise KeyUnavailable(f"key {name!r} was revoked; use another key")
+        key = store.load(name, passphrase)
+        if key.key_id != info.key_id:
+            raise KeyUnavailable(f"private and public files of key {name!r} do not match")
+        return key

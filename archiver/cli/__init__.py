@@ -1,0 +1,74 @@
+"""The command line: thin click commands over the public API.
+
+Errors are mapped once, here: an ``ArchiverError`` becomes one line on stderr
+and exit 2; a verification with problems exits 1; click's usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from ..__version__ import __version__
+from ..errors import ArchiverError
+
+
+class Fatal(click.ClickException):
+    """One line on stderr, exit 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"archiver: error: {self.format_message()}", err=True)
+
+
+class ArchiverGroup(click.Group):
+    """Maps library errors to exit codes; no traceback unless --debug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ArchiverError as e:
+            raise Fatal(str(e)) from e
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except BrokenPipeError:
+            # `archiver cat DOC | head`: the reader went away; not our failure.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise click.exceptions.Exit(1) from None
+        except Exception as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            raise Fatal(
+                f"internal error ({type(e).__name__}: {e}); re-run with --debug and report it"
+            ) from e
+
+
+@click.group(cls=ArchiverGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--archive", "archive_path", envvar="ARCHIVER_ARCHIVE", metavar="PATH",
+              help="The archive (default: $ARCHIVER_ARCHIVE, else the nearest folder upward "
+                   "holding manifests/archive.json).")
+@click.option("--key", "key_name", envvar="ARCHIVER_KEY", metavar="NAME",
+              help="Signing key name (default: $ARCHIVER_KEY, else the only suitable key).")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@click.version_option(__version__, prog_name="archiver")
+@click.pass_context
+def cli(ctx: click.Context, archive_path: str | None, key_name: str | None, debug: bool) -> None:
+    """Provenance and integrity archiving: signed manifests, a WARC store, a verifier.
+
+    \b
+    Example:  archiver init evidence && cd evidence && archiver keys generate alice
+    """
+    ctx.obj = {"archive": archive_path, "key": key_name, "debug": debug}
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="archiver")
+
+
+from . import archive_cmds, ingest_cmd, key_cmds, read_cmds, verify_cmd  # noqa: E402, F401

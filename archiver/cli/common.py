@@ -1,0 +1,44 @@
+"""Helpers shared by the commands: opening the archive, passphrases, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from ..archive import Archive, locate
+from ..keystore import SigningKey
+
+
+def open_archive(ctx: click.Context) -> Archive:
+    """The archive selected by --archive, $ARCHIVER_ARCHIVE or the upward search."""
+    return Archive.open(locate(ctx.obj["archive"]))
+
+
+def passphrase_source(name: str) -> bytes | None:
+    """$ARCHIVER_PASSPHRASE, else a hidden prompt on a terminal, else None."""
+    env = os.environ.get("ARCHIVER_PASSPHRASE")
+    if env:
+        return env.encode("utf-8")
+    if sys.stdin.isatty():
+        value: str = click.prompt(f"Passphrase for key {name}", hide_input=True, err=True)
+        return value.encode("utf-8")
+    return None
+
+
+def signing_key(ctx: click.Context, archive: Archive, role: str) -> SigningKey:
+    """Load the key this command signs with."""
+    return archive.signing_key(ctx.obj["key"], passphrase_source, role=role)
+
+
+def echo_json(value: Any) -> None:
+    """JSON on stdout, UTF-8, readable."""
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+wait_option = click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=0.0,
+                           metavar="SECONDS", help="Wait up to SECONDS for another writer to finish.")

@@ -1,0 +1,33 @@
+"""``archiver verify``."""
+
+from __future__ import annotations
+
+import click
+
+from ..verify import verify
+from . import cli
+from .common import echo_json, json_option, open_archive
+
+
+@cli.command("verify")
+@click.argument("documents", nargs=-1, metavar="[DOC...]")
+@json_option
+@click.pass_context
+def verify_cmd(ctx: click.Context, documents: tuple[str, ...], as_json: bool) -> None:
+    """Re-check everything (or the given documents): exit 0 clean, 1 problems.
+
+    \b
+    Example:  archiver verify --json > report.json
+    """
+    archive = open_archive(ctx)
+    report = verify(archive, list(documents) or None)
+    if as_json:
+        echo_json(report.to_json())
+    else:
+        c = report.counts
+        click.echo(f"archive {report.archive_id}: checked {c.documents} documents, {c.events} "
+                   f"events, {c.keys} keys, {c.records} WARC records, {c.bytes} bytes")
+        for p in report.problems:
+            click.echo(f"PROBLEM {p}")
+        click.echo("OK: no problems found" if report.ok else f"{len(report.problems)} problem(s) found")
+    ctx.exit(0 if report.ok else 1)

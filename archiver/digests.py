@@ -1,0 +1,119 @@
+"""One streaming pass over a document: size, SHA-256, SHA-512, media type, text digest.
+
+Memory is bounded by ``CHUNK`` whatever the document's size.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from .textdigest import TextDigester
+
+CHUNK = 1 << 20
+
+# Built-in table only: the system's /etc/mime.types differs between machines,
+# and the same file must get the same media type wherever it is ingested.
+_MIME = mimetypes.MimeTypes(filenames=())
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"PK\x03\x04", "application/zip"),
+    (b"\x1f\x8b", "application/gzip"),
+    (b"WARC/", "application/warc"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+)
+
+_TEXTUAL = ("application/json", "application/xml", "application/javascript", "image/svg+xml")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Digests:
+    """What one pass over the bytes established."""
+
+    size: int
+    sha256: str
+    sha512: str
+    media_type: str
+    charset: str | None
+    text_sha256: str | None
+
+
+def sniff(first: bytes, filename: str | None) -> str | None:
+    """Media type from magic bytes, else from the file name's extension; None if unknown."""
+    for magic, mt in _MAGIC:
+        if first.startswith(magic):
+            return mt
+    if first[8:12] == b"WEBP" and first.startswith(b"RIFF"):
+        return "image/webp"
+    head = first[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "text/html"
+    if filename:
+        mt, _ = _MIME.guess_type(filename, strict=False)
+        if mt:
+            return mt
+    return None
+
+
+def is_textual(media_type: str) -> bool:
+    """Whether a text digest applies to this media type."""
+    return media_type.startswith("text/") or media_type in _TEXTUAL or media_type.endswith("+json")
+
+
+def digest_stream(
+    stream: BinaryIO,
+    *,
+    filename: str | None,
+    media_type: str | None = None,
+    charset: str | None = None,
+) -> Digests:
+    """Read ``stream`` to its end once, computing everything a manifest's ``content`` needs.
+
+    ``media_type`` and ``charset`` are the archivist's declarations and win
+    over detection. Undeclared content that decodes as UTF-8 without NUL is
+    ``text/plain``; otherwise ``application/octet-stream``.
+
+    Raises:
+        LookupError: ``charset`` names no codec Python knows.
+        OSError: the stream could not be read.
+    """
+    if charset is not None:
+        codecs.lookup(charset)
+    h256 = hashlib.sha256()
+    h512 = hashlib.sha512()
+    size = 0
+    first = stream.read(CHUNK)
+    detected = media_type or sniff(first, filename)
+    text: TextDigester | None = None
+    if detected is None or is_textual(detected):
+        text = TextDigester(charset or "utf-8")
+    chunk = first
+    while chunk:
+        size += len(chunk)
+        h256.update(chunk)
+        h512.update(chunk)
+        if text is not None:
+            text.update(chunk)
+            if text.failed:
+                text = None
+        chunk = stream.read(CHUNK)
+    text_digest = text.result() if text is not None else None
+    if detected is None:
+        detected = "text/plain" if text_digest is not None and size else "application/octet-stream"
+    return Digests(
+        size=size,
+        sha256=h256.hexdigest(),
+        sha512=h512.hexdigest(),
+        media_type=detected,
+        charset=(charset or "utf-8").lower() if text_digest is not None else None,
+        text_sha256=text_digest,
+    )

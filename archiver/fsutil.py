@@ -1,0 +1,137 @@
+"""File-system primitives with the durability and safety rules in one place.
+
+- ``atomic_write``: a file appears whole or not at all (temp file in the same
+  directory, fsync, rename, fsync of the directory), and never replaces an
+  existing file unless asked: records are written once.
+- ``WriterLock``: one writer per archive (``fcntl.flock`` on a lock file); the
+  lock file records who holds it so that the error can say so.
+- Paths read from data are never joined blindly: ``safe_name`` admits a single
+  plain file name only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+import time
+from pathlib import Path
+from types import TracebackType
+
+from .errors import ArchiveLocked, InvalidInput, StoreError
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def safe_name(name: str) -> str:
+    """Return ``name`` if it is one plain file name (no separators, no ``..``, no NUL).
+
+    Raises:
+        InvalidInput: anything else; such a name came from hostile or corrupt data.
+    """
+    if not _SAFE_NAME.match(name) or ".." in name:
+        raise InvalidInput(f"unsafe file name in archive data: {name[:80]!r}")
+    return name
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory entry (a new or renamed file) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def io_error(action: str, path: Path | str, e: OSError) -> StoreError:
+    """A one-line StoreError that names the path and the OS reason (ENOSPC, EIO, ...)."""
+    reason = errno.errorcode.get(e.errno or 0, "error")
+    return StoreError(f"cannot {action} {path}: {e.strerror or e} [{reason}]")
+
+
+def atomic_write(path: Path, data: bytes, *, overwrite: bool = False, sync_dir: bool = True) -> None:
+    """Write ``data`` to ``path`` so that it appears complete or not at all.
+
+    Raises:
+        StoreError: the write failed, or ``path`` exists and ``overwrite`` is false.
+    """
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            # link() fails if the target exists: a record is never silently replaced.
+            os.link(tmp, path)
+            os.unlink(tmp)
+        if sync_dir:
+            fsync_dir(path.parent)
+    except FileExistsError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise StoreError(f"refusing to overwrite existing record {path}") from e
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise io_error("write", path, e) from e
+
+
+class WriterLock:
+    """Exclusive writer lock on an archive, held for a whole write command.
+
+    Readers never take it: every record is written atomically and in an order
+    (docs/durability.md) that keeps what a reader sees consistent.
+    """
+
+    def __init__(self, path: Path, wait_seconds: float = 0.0) -> None:
+        self.path = path
+        self.wait_seconds = wait_seconds
+        self._fd: int | None = None
+
+    def __enter__(self) -> WriterLock:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            raise io_error("open lock file", self.path, e) from e
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+                    os.close(fd)
+                    raise ArchiveLocked(
+                        f"archive is locked by {holder or 'another process'}; "
+                        "wait for it to finish or retry with --wait SECONDS"
+                    ) from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        os.pwrite(fd, f"PID {os.getpid()} since {stamp}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

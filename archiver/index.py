@@ -1,0 +1,223 @@
+"""The derived SQLite index (``store/index.sqlite``): fast lookups, never authoritative.
+
+Everything in it is computed from the manifests by ``row_of``; ``reindex``
+rebuilds it from scratch, and the verifier compares it row by row with what
+the manifests say (``index-stale``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import CorruptArchive, DocumentNotFound, InvalidInput
+from .manifest import Event
+
+INDEX_FORMAT = "1"
+
+_COLUMNS = (
+    "document_id", "sequence", "action", "time", "path", "manifest_digest", "key_id",
+    "size", "sha256", "media_type", "title", "filename", "url",
+    "warc_file", "offset", "length", "record_id", "record_type",
+    "content_warc_file", "content_offset", "content_length", "content_record_id",
+)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events(
+  {", ".join(c + (" INTEGER" if c in ("sequence", "size", "offset", "length", "content_offset",
+                                       "content_length") else " TEXT") for c in _COLUMNS)},
+  PRIMARY KEY(document_id, sequence)
+);
+CREATE INDEX IF NOT EXISTS events_sha256 ON events(sha256);
+"""
+
+Row = tuple[Any, ...]
+
+
+def row_of(event: Event) -> Row:
+    """The index row an event implies: the single definition of the index's content."""
+    c = event.content
+    s = event.storage
+    ref = event.content_ref
+    md = event.metadata
+    actor = event.raw["actor"]
+    return (
+        event.document_id, event.sequence, event.action, event.raw["time"], event.path,
+        event.digest, actor["key_id"], c["size"], c["sha256"], c["media_type"],
+        md.get("title"), event.filename, md.get("url"),
+        s["warc_file"], s["offset"], s["length"], s["record_id"], s["record_type"],
+        ref["warc_file"], ref["offset"], ref["length"], ref["record_id"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """An index row with names."""
+
+    document_id: str
+    sequence: int
+    action: str
+    time: str
+    path: str
+    manifest_digest: str
+    key_id: str
+    size: int
+    sha256: str
+    media_type: str
+    title: str | None
+    filename: str | None
+    url: str | None
+    warc_file: str
+    offset: int
+    length: int
+    record_id: str
+    record_type: str
+    content_warc_file: str
+    content_offset: int
+    content_length: int
+    content_record_id: str
+
+
+class Index:
+    """A connection to the index."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = False) -> Index:
+        """Open the index (creating an empty one if ``create``).
+
+        Raises:
+            CorruptArchive: missing (when not creating) or not a usable index.
+        """
+        if not create and not path.is_file():
+            raise CorruptArchive(f"the index {path} is missing: run `archiver reindex`")
+        try:
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            if create:
+                conn.executescript(_SCHEMA)
+                conn.execute("INSERT OR IGNORE INTO meta VALUES('format', ?)", (INDEX_FORMAT,))
+            fmt = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise CorruptArchive(f"the index {path} is damaged ({e}): run `archiver reindex`") from e
+        if fmt is None or fmt[0] != INDEX_FORMAT:
+            conn.close()
+            raise CorruptArchive(f"the index {path} has an unknown format: run `archiver reindex`")
+        return cls(conn, path)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    # -- writing ---------------------------------------------------------------
+    def add(self, events: Iterable[Event]) -> None:
+        """Insert rows in one transaction."""
+        marks = ",".join("?" * len(_COLUMNS))
+        with self.transaction():
+            self.conn.executemany(f"INSERT INTO events VALUES({marks})",  # noqa: S608
+                                  [row_of(e) for e in events])
+
+    @contextlib.contextmanager
+    def transaction(self) -> Any:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    @staticmethod
+    def rebuild(path: Path, events: Iterable[Event]) -> int:
+        """Write a fresh index from ``events`` and swap it in atomically. Returns the row count."""
+        tmp = path.with_name(path.name + ".rebuild")
+        for p in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
+            p.unlink(missing_ok=True)
+        idx = Index.open(tmp, create=True)
+        rows = [row_of(e) for e in events]
+        marks = ",".join("?" * len(_COLUMNS))
+        with idx.transaction():
+            idx.conn.executemany(f"INSERT INTO events VALUES({marks})", rows)  # noqa: S608
+        idx.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        idx.conn.execute("PRAGMA journal_mode=DELETE")
+        idx.close()
+        for p in (Path(str(path) + "-wal"), Path(str(path) + "-shm")):
+            p.unlink(missing_ok=True)
+        tmp.replace(path)
+        return len(rows)
+
+    # -- reading ---------------------------------------------------------------
+    def all_rows(self) -> set[Row]:
+        """Every row, for comparison with the manifests."""
+        return set(self.conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM events"))  # noqa: S608
+
+    def _rows(self, where: str, args: tuple[Any, ...]) -> list[EventRow]:
+        cur = self.conn.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM events WHERE {where}", args  # noqa: S608
+        )
+        return [EventRow(*r) for r in cur]
+
+    def events_of(self, document_id: str) -> list[EventRow]:
+        """A document's events in sequence order."""
+        return self._rows("document_id = ? ORDER BY sequence", (document_id,))
+
+    def latest(self) -> list[EventRow]:
+        """The latest event of every document, oldest document first."""
+        return self._rows(
+            "sequence = (SELECT MAX(sequence) FROM events e2 "
+            "WHERE e2.document_id = events.document_id) "
+            "ORDER BY (SELECT time FROM events e3 WHERE e3.document_id = events.document_id "
+            "AND e3.sequence = 0), document_id",
+            (),
+        )
+
+    def first_with_content(self, sha256: str) -> EventRow | None:
+        """The earliest event whose bytes have this digest (for revisit records)."""
+        rows = self._rows("sha256 = ? AND record_type = 'resource' ORDER BY time LIMIT 1", (sha256,))
+        return rows[0] if rows else None
+
+    def same_source_current(self, sha256: str, url: str | None, filename: str | None) -> EventRow | None:
+        """A document whose *current* version has these bytes and the same source."""
+        if url is not None:
+            cands = self._rows("sha256 = ? AND url = ?", (sha256, url))
+        elif filename is not None:
+            cands = self._rows("sha256 = ? AND url IS NULL AND filename = ?", (sha256, filename))
+        else:
+            return None
+        for row in sorted(cands, key=lambda r: r.document_id):
+            current = self.events_of(row.document_id)[-1]
+            if current.sha256 == sha256:
+                return current
+        return None
+
+    def resolve(self, prefix: str) -> str:
+        """The one document id starting with ``prefix``.
+
+        Raises:
+            DocumentNotFound: none, or more than one (listing the candidates).
+        """
+        p = prefix.strip().lower()
+        if not p or any(ch not in "0123456789abcdef" for ch in p) or len(p) > 32:
+            raise InvalidInput(f"{prefix[:40]!r} is not a document id (hex digits)")
+        cur = self.conn.execute(
+            "SELECT DISTINCT document_id FROM events WHERE document_id >= ? AND document_id < ? "
+            "ORDER BY document_id LIMIT 6",
+            (p, p + "g"),
+        )
+        ids = [r[0] for r in cur]
+        if not ids:
+            raise DocumentNotFound(f"no document {prefix!r} in this archive; see `archiver list`")
+        if len(ids) > 1:
+            shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+            raise DocumentNotFound(f"document prefix {prefix!r} is ambiguous: {shown}")
+        return str(ids[0])

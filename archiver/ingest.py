@@ -1,0 +1,378 @@
+"""Ingest: files, folders or standard input into signed ``captured`` events.
+
+Order of work (the write protocol, docs/durability.md):
+
+1. Everything is checked first: inputs exist and are regular files, every
+   metadata layer is valid. Bad input stops here with nothing written.
+2. Under the writer lock, for each document: one streaming pass for the
+   digests; the bytes copied into a ``resource`` record (hashed again while
+   copying: a file that changes under us is refused), or a ``revisit`` record
+   when the archive has these bytes already; the manifest built and signed,
+   and written into the WARC as a ``metadata`` record.
+3. The WARC file is fsynced; then each manifest is written atomically into
+   ``manifests/events/`` and the directories fsynced; then the index rows
+   are inserted in one transaction.
+4. Any failure rolls all of it back: WARC files truncated to their former
+   size, manifests of this batch removed, index transaction rolled back.
+
+Re-capture: bytes identical to the current version of a document from the
+same source (same URL, or with no URL the same file name) add a new
+``captured`` event to that document, stored as a ``revisit`` record, so that
+repeated captures build a dated record of the document staying unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from .__version__ import TOOL_NAME, __version__
+from .archive import Archive
+from .canonical import pretty_bytes
+from .digests import Digests, digest_stream
+from .errors import InvalidInput, StoreError
+from .fsutil import atomic_write, fsync_dir, io_error
+from .index import Index
+from .keystore import SigningKey
+from .manifest import Event
+from .metadata import is_sidecar, merge, read_metadata_file, sidecar_for
+from .signing import make_signature
+from .timeutil import format_time
+from .warcstore import WarcWriter
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One document to ingest."""
+
+    path: Path  # for stdin: the spooled temporary copy
+    display: str  # what error messages call it
+    filename: str | None  # recorded in the manifest; None for stdin
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What ingest did with one source."""
+
+    document_id: str
+    sequence: int
+    revisit: bool
+    source: str
+    sha256: str
+    manifest: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for ``ingest --json``."""
+        return {
+            "document": self.document_id,
+            "sequence": self.sequence,
+            "revisit": self.revisit,
+            "source": self.source,
+            "sha256": self.sha256,
+            "manifest": self.manifest,
+        }
+
+
+def _name_of(path: Path) -> str:
+    # A file name that is not valid UTF-8 is recorded with its bytes escaped,
+    # so the manifest stays valid JSON and the name stays recognisable.
+    name = os.fsencode(path.name).decode("utf-8", "backslashreplace")
+    return name.replace("/", "_").replace("\x00", "_")
+
+
+def walk(root: Path, *, include_hidden: bool, follow_symlinks: bool) -> Iterator[Path]:
+    """Files below ``root`` in a stable order (byte order of names), sidecars excluded.
+
+    Hidden entries (names starting with ``.``) and symbolic links are
+    skipped unless asked for; followed directory links are visited once
+    (no loops).
+    """
+    seen: set[tuple[int, int]] = set()
+
+    def visit(folder: Path) -> Iterator[Path]:
+        st = folder.stat()
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: os.fsencode(e.name))
+        except OSError as e:
+            raise InvalidInput(f"{folder}: cannot list folder ({e.strerror})") from e
+        for entry in entries:
+            if entry.name.startswith(".") and not include_hidden:
+                continue
+            if entry.is_symlink() and not follow_symlinks:
+                continue
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                yield from visit(path)
+            elif not is_sidecar(path):
+                yield path
+
+    yield from visit(root)
+
+
+def collect(
+    args: list[str],
+    options: dict[str, Any],
+    *,
+    metadata_file: Path | None = None,
+    include_hidden: bool = False,
+    follow_symlinks: bool = False,
+    stdin: BinaryIO | None = None,
+    spool: list[Path] | None = None,
+) -> list[Source]:
+    """Resolve command-line inputs to sources with validated metadata.
+
+    ``spool`` collects temporary files (standard input) the caller must delete.
+
+    Raises:
+        InvalidInput: a missing, unreadable or non-regular input, or bad metadata.
+    """
+    from .metadata import validate
+
+    base = read_metadata_file(metadata_file) if metadata_file else {}
+    validate(options, "command-line options")
+    sources: list[Source] = []
+    for arg in args:
+        if arg == "-":
+            tmp = _spool_stdin(stdin or sys.stdin.buffer)
+            if spool is not None:
+                spool.append(tmp)
+            sources.append(Source(tmp, "<stdin>", None, merge(base, options)))
+            continue
+        path = Path(arg)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise InvalidInput(f"{arg}: no such file or folder") from None
+        except OSError as e:
+            raise InvalidInput(f"{arg}: {e.strerror}") from e
+        if stat.S_ISDIR(st.st_mode):
+            if not os.access(path, os.R_OK | os.X_OK):
+                raise InvalidInput(f"{arg}: permission denied (cannot read folder)")
+            files = list(walk(path, include_hidden=include_hidden, follow_symlinks=follow_symlinks))
+        else:
+            files = [path]
+        for f in files:
+            _check_readable(f)
+            side = sidecar_for(f)
+            layer = read_metadata_file(side) if side.is_file() else {}
+            sources.append(Source(f, str(f), _name_of(f), merge(base, layer, options)))
+    if not sources:
+        raise InvalidInput("nothing to ingest (empty folder, or only hidden files and links)")
+    return sources
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise InvalidInput(f"{path}: cannot read ({e.strerror})") from e
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            # FIFOs and devices could block forever or never end.
+            raise InvalidInput(f"{path}: not a regular file")
+    finally:
+        os.close(fd)
+
+
+def _spool_stdin(stream: BinaryIO) -> Path:
+    fd, name = tempfile.mkstemp(prefix="archiver-stdin-")
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(stream, out, 1 << 20)
+    return Path(name)
+
+
+def ingest(
+    archive: Archive,
+    sources: list[Source],
+    key: SigningKey,
+    *,
+    wait_seconds: float = 0.0,
+) -> list[Ingested]:
+    """Capture every source as one event; all or nothing.
+
+    Raises:
+        InvalidInput: a source became unreadable or changed while being read.
+        StoreError: writing failed (disk full, I/O error); nothing was kept.
+    """
+    layout = archive.layout
+    with archive.writer_lock(wait_seconds):
+        if not layout.index.exists():
+            from .reindex import reindex_locked
+
+            reindex_locked(archive)
+        index = Index.open(layout.index)
+        writer = WarcWriter(layout, archive.archive_id, archive.info.rotation_bytes)
+        written: list[Path] = []
+        try:
+            pending = _write_records(archive, index, writer, sources, key)
+            writer.sync()
+            dirs: set[Path] = set()
+            for event, data in pending:
+                path = layout.root / event.path
+                if not path.parent.is_dir():
+                    path.parent.mkdir(parents=True)
+                    dirs.add(path.parent.parent)
+                atomic_write(path, data, sync_dir=False)
+                written.append(path)
+                dirs.add(path.parent)
+            for d in sorted(dirs):
+                fsync_dir(d)
+            index.add(e for e, _ in pending)
+        except BaseException:
+            writer.rollback()
+            for path in written:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
+        finally:
+            writer.close()
+            index.close()
+    return [
+        Ingested(
+            document_id=e.document_id, sequence=e.sequence,
+            revisit=e.storage["record_type"] == "revisit", source=src,
+            sha256=e.content["sha256"], manifest=e.path,
+        )
+        for (e, _), src in zip(pending, (s.display for s in sources), strict=True)
+    ]
+
+
+def _open_source(src: Source) -> IO[bytes]:
+    try:
+        fd = os.open(src.path, os.O_RDONLY)
+        return os.fdopen(fd, "rb", buffering=0)
+    except OSError as e:
+        raise InvalidInput(f"{src.display}: cannot read ({e.strerror})") from e
+
+
+def _write_records(
+    archive: Archive, index: Index, writer: WarcWriter, sources: list[Source], key: SigningKey
+) -> list[tuple[Event, bytes]]:
+    layout = archive.layout
+    pending: list[tuple[Event, bytes]] = []
+    # Within one batch the index does not know the new events yet.
+    batch_content: dict[str, dict[str, Any]] = {}
+    batch_current: dict[tuple[str, str | None, str | None], Event] = {}
+    actor = {"key_id": key.key_id, "name": key.name, "role": "archivist"}
+    for src in sources:
+        md = src.metadata
+        try:
+            with _open_source(src) as fh:
+                digests = digest_stream(
+                    fh, filename=src.filename, media_type=md.get("media_type"), charset=md.get("charset")
+                )
+        except LookupError:
+            raise InvalidInput(f"{src.display}: unknown charset {md.get('charset')!r}") from None
+        except OSError as e:
+            raise InvalidInput(f"{src.display}: cannot read ({e.strerror})") from e
+        now = format_time(archive.clock())
+        url = md.get("url")
+        same_key = (digests.sha256, url, None if url else src.filename)
+        previous: Event | None = batch_current.get(same_key)
+        prev_row = None
+        if previous is None and (url or src.filename):
+            prev_row = index.same_source_current(digests.sha256, url, src.filename)
+        if previous is not None:
+            doc_id, seq, prev_digest = previous.document_id, previous.sequence + 1, previous.digest
+        elif prev_row is not None:
+            doc_id, seq, prev_digest = prev_row.document_id, prev_row.sequence + 1, prev_row.manifest_digest
+        else:
+            doc_id, seq, prev_digest = uuid.uuid4().hex, 0, None
+        target_uri = url or f"urn:archiver:document:{doc_id}"
+        content_ref = batch_content.get(digests.sha256)
+        if content_ref is None:
+            row = index.first_with_content(digests.sha256)
+            if row is not None:
+                content_ref = {
+                    "warc_file": row.warc_file, "offset": row.offset, "length": row.length,
+                    "record_id": row.record_id, "uri": row.url or f"urn:archiver:document:{row.document_id}",
+                    "date": row.time,
+                }
+        if content_ref is not None:
+            rec = writer.write_revisit(
+                refers_to_id=content_ref["record_id"], refers_to_uri=content_ref["uri"],
+                refers_to_date=content_ref["date"], sha256_raw=bytes.fromhex(digests.sha256),
+                target_uri=target_uri, date=now,
+            )
+            storage = {**rec.to_json(), "record_type": "revisit", "block_digest": rec.block_digest,
+                       "refers_to": {k: content_ref[k] for k in ("warc_file", "offset", "length", "record_id")}}
+        else:
+            with _open_source(src) as fh:
+                rec, copied = writer.write_resource(
+                    source=fh, size=digests.size, sha256_raw=bytes.fromhex(digests.sha256),
+                    target_uri=target_uri, date=now, media_type=_warc_content_type(digests),
+                )
+            if copied != digests.sha256:
+                raise InvalidInput(f"{src.display}: file changed while it was being ingested")
+            storage = {**rec.to_json(), "record_type": "resource", "block_digest": rec.block_digest}
+            batch_content[digests.sha256] = {**rec.to_json(), "uri": target_uri, "date": now}
+        manifest = _capture_manifest(archive, doc_id, seq, prev_digest, now, actor, digests, src,
+                                     storage)
+        manifest["signatures"] = [make_signature(manifest, key.private, "archivist")]
+        data = pretty_bytes(manifest)
+        writer.write_metadata(manifest=data, concurrent_to=rec.record_id,
+                              target_uri=f"urn:archiver:event:{doc_id}/{seq}", date=now)
+        event = Event.parse(data, layout.relative(layout.event_file(doc_id, seq)))
+        pending.append((event, data))
+        batch_current[same_key] = event
+    return pending
+
+
+def _warc_content_type(d: Digests) -> str:
+    return f"{d.media_type}; charset={d.charset}" if d.charset else d.media_type
+
+
+def _capture_manifest(
+    archive: Archive, doc_id: str, seq: int, previous: str | None, now: str,
+    actor: dict[str, str], d: Digests, src: Source, storage: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "format": "archiver/manifest/1",
+        "archive_id": archive.archive_id,
+        "document_id": doc_id,
+        "sequence": seq,
+        "action": "captured",
+        "time": now,
+        "actor": actor,
+        "reason": None,
+        "previous": previous,
+        "content": {
+            "size": d.size, "sha256": d.sha256, "sha512": d.sha512, "media_type": d.media_type,
+            "charset": d.charset, "language": src.metadata.get("language"),
+            "text_sha256": d.text_sha256,
+        },
+        "source": {"filename": src.filename, "metadata": src.metadata},
+        "capture": {
+            "captured_at": now,
+            "tool": {"name": TOOL_NAME, "version": __version__},
+            "operator": actor["name"],
+        },
+        "storage": storage,
+    }
+
+
+def remove_spool(paths: list[Path]) -> None:
+    """Delete temporary copies of standard input."""
+    for p in paths:
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+__all__ = ["Ingested", "Source", "StoreError", "collect", "ingest", "io_error", "remove_spool"]

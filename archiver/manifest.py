@@ -1,0 +1,118 @@
+"""Signed manifests: one per custody event, parsed once at the boundary.
+
+A manifest's identity is ``sha256:`` + the hex SHA-256 of its stored file
+bytes; the next event's ``previous`` names it. ``Event.parse`` returns only
+schema-valid events; the raw JSON is kept, because signatures cover the raw
+JSON (canonicalised), not this model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .canonical import JSONFormatError, load_strict
+from .problems import ProblemCode
+from .schema import schema_errors
+from .timeutil import parse_time
+
+MAX_MANIFEST = 1 << 20  # no manifest of ours comes near 1 MiB; a larger one is hostile
+
+#: Which key role may sign which action.
+ACTION_ROLES: dict[str, frozenset[str]] = {
+    "captured": frozenset({"archivist"}),
+    "edited": frozenset({"archivist"}),
+    "redacted": frozenset({"archivist"}),
+    "transferred": frozenset({"archivist"}),
+    "accepted": frozenset({"archivist"}),
+    "attested": frozenset({"auditor"}),
+}
+
+
+class ManifestError(Exception):
+    """A manifest file that cannot be accepted, with the problem code to report."""
+
+    def __init__(self, code: ProblemCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def manifest_digest(data: bytes) -> str:
+    """The identity of a stored manifest: ``sha256:<hex>`` of its bytes."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """One schema-valid custody event."""
+
+    raw: dict[str, Any]
+    digest: str
+    path: str
+    size: int
+
+    @classmethod
+    def parse(cls, data: bytes, path: str) -> Event:
+        """Parse and schema-check a manifest file's bytes.
+
+        Raises:
+            ManifestError: too large, not strict JSON, or not schema-valid.
+        """
+        if len(data) > MAX_MANIFEST:
+            raise ManifestError(ProblemCode.SCHEMA_INVALID, "manifest larger than 1 MiB")
+        try:
+            raw = load_strict(data)
+        except JSONFormatError as e:
+            raise ManifestError(ProblemCode.SCHEMA_INVALID, str(e)) from e
+        errors = schema_errors("manifest", raw)
+        if errors:
+            raise ManifestError(ProblemCode.SCHEMA_INVALID, "; ".join(errors))
+        return cls(raw=raw, digest=manifest_digest(data), path=path, size=len(data))
+
+    @property
+    def document_id(self) -> str:
+        return str(self.raw["document_id"])
+
+    @property
+    def sequence(self) -> int:
+        return int(self.raw["sequence"])
+
+    @property
+    def action(self) -> str:
+        return str(self.raw["action"])
+
+    @property
+    def time(self) -> datetime:
+        return parse_time(self.raw["time"])
+
+    @property
+    def previous(self) -> str | None:
+        prev = self.raw["previous"]
+        return None if prev is None else str(prev)
+
+    @property
+    def content(self) -> dict[str, Any]:
+        return dict(self.raw["content"])
+
+    @property
+    def storage(self) -> dict[str, Any]:
+        return dict(self.raw["storage"])
+
+    @property
+    def content_ref(self) -> dict[str, Any]:
+        """The record that holds this version's bytes (the revisited one, for a revisit)."""
+        storage = self.raw["storage"]
+        return dict(storage.get("refers_to") or storage)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        source = self.raw.get("source") or {}
+        return dict(source.get("metadata") or {})
+
+    @property
+    def filename(self) -> str | None:
+        source = self.raw.get("source") or {}
+        name = source.get("filename")
+        return None if name is None else str(name)
