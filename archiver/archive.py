@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from .__version__ import TOOL_NAME, __version__
 from .canonical import JSONFormatError, load_strict, pretty_bytes
@@ -76,8 +77,13 @@ class Archive:
 
     # -- creation and opening -------------------------------------------------
     @classmethod
-    def init(cls, path: str | os.PathLike[str], *, rotation_bytes: int = DEFAULT_ROTATION,
-             clock: Clock = system_clock) -> Archive:
+    def init(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        rotation_bytes: int = DEFAULT_ROTATION,
+        clock: Clock = system_clock,
+    ) -> Archive:
         """Create a new, empty archive at ``path``.
 
         Raises:
@@ -128,8 +134,11 @@ class Archive:
         errors = schema_errors("archive", doc)
         if errors:
             raise CorruptArchive(f"{layout.archive_json} is invalid: {errors[0]}")
-        info = ArchiveInfo(archive_id=doc["archive_id"], created_at=doc["created_at"],
-                           rotation_bytes=doc["warc_rotation_bytes"])
+        info = ArchiveInfo(
+            archive_id=doc["archive_id"],
+            created_at=doc["created_at"],
+            rotation_bytes=doc["warc_rotation_bytes"],
+        )
         return cls(layout, info, clock)
 
     def writer_lock(self, wait_seconds: float = 0.0) -> WriterLock:
@@ -141,8 +150,9 @@ class Archive:
         """The trusted keys and revocations (with any problems found loading them)."""
         return load_trust(self.layout, self.archive_id)
 
-    def generate_key(self, name: str, role: str, *, passphrase: bytes | None,
-                     keystore: KeyStore | None = None) -> str:
+    def generate_key(
+        self, name: str, role: str, *, passphrase: bytes | None, keystore: KeyStore | None = None
+    ) -> str:
         """Make a key pair, keep the private key in the key store, trust the public key here.
 
         Returns the key id.
@@ -164,7 +174,7 @@ class Archive:
         return key.key_id
 
     def _write_key_record(self, key: SigningKey, role: str) -> None:
-        doc = {
+        doc: dict[str, Any] = {
             "format": "archiver/key/1",
             "archive_id": self.archive_id,
             "key_id": key.key_id,
@@ -177,8 +187,9 @@ class Archive:
         doc["signatures"] = [make_signature(doc, key.private, role)]
         atomic_write(self.layout.key_file(key.key_id), pretty_bytes(doc))
 
-    def revoke_key(self, key_id_prefix: str, reason: str, signer: SigningKey,
-                   effective: datetime | None = None) -> str:
+    def revoke_key(
+        self, key_id_prefix: str, reason: str, signer: SigningKey, effective: datetime | None = None
+    ) -> str:
         """Revoke a trusted key from ``effective`` (default: now) on. Returns the key id.
 
         ``effective`` may be in the past: a key known to be compromised since
@@ -205,7 +216,7 @@ class Archive:
             now = self.clock()
             if signer.key_id != target and trust.revoked_at(signer.key_id) is not None:
                 raise KeyUnavailable(f"key {signer.name!r} is revoked and cannot revoke others")
-            doc = {
+            doc: dict[str, Any] = {
                 "format": "archiver/key-revocation/1",
                 "archive_id": self.archive_id,
                 "key_id": target,
@@ -216,8 +227,9 @@ class Archive:
             atomic_write(self.layout.revocation_file(target), pretty_bytes(doc))
         return target
 
-    def signing_key(self, name: str | None, passphrase: PassphraseSource, *, role: str,
-                    keystore: KeyStore | None = None) -> SigningKey:
+    def signing_key(
+        self, name: str | None, passphrase: PassphraseSource, *, role: str, keystore: KeyStore | None = None
+    ) -> SigningKey:
         """Load the private key to sign with, checking the archive trusts it for ``role``.
 
         With no name: ``$ARCHIVER_KEY``, else the only local key this archive
@@ -231,8 +243,11 @@ class Archive:
         name = name or os.environ.get("ARCHIVER_KEY") or None
         if name is None:
             local = {store.public_info(n).key_id: n for n in store.names()}
-            usable = [local[k.key_id] for k in trust.keys.values()
-                      if k.key_id in local and k.role == role and k.key_id not in trust.revocations]
+            usable = [
+                local[k.key_id]
+                for k in trust.keys.values()
+                if k.key_id in local and k.role == role and k.key_id not in trust.revocations
+            ]
             if not usable:
                 raise KeyUnavailable(
                     f"no {role} key for this archive: run `archiver keys generate NAME --role {role}`"

@@ -102,8 +102,6 @@ def canonical_bytes(value: Any) -> bytes:
 def pretty_bytes(value: Any) -> bytes:
     """The stored, human-readable form: sorted keys, 2-space indent, UTF-8, final newline."""
     try:
-        return (json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode(
-            "utf-8"
-        )
+        return (json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
     except UnicodeEncodeError as e:
         raise InvalidInput(f"text is not valid Unicode: {e.reason}") from e

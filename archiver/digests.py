@@ -9,7 +9,7 @@ import codecs
 import hashlib
 import mimetypes
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from .textdigest import TextDigester
 
@@ -58,9 +58,9 @@ def sniff(first: bytes, filename: str | None) -> str | None:
     if head.startswith((b"<!doctype html", b"<html")):
         return "text/html"
     if filename:
-        mt, _ = _MIME.guess_type(filename, strict=False)
-        if mt:
-            return mt
+        guessed, _ = _MIME.guess_type(filename, strict=False)
+        if guessed:
+            return guessed
     return None
 
 
@@ -70,7 +70,7 @@ def is_textual(media_type: str) -> bool:
 
 
 def digest_stream(
-    stream: BinaryIO,
+    stream: IO[bytes],
     *,
     filename: str | None,
     media_type: str | None = None,

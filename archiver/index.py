@@ -20,17 +20,44 @@ from .manifest import Event
 INDEX_FORMAT = "1"
 
 _COLUMNS = (
-    "document_id", "sequence", "action", "time", "path", "manifest_digest", "key_id",
-    "size", "sha256", "media_type", "title", "filename", "url",
-    "warc_file", "offset", "length", "record_id", "record_type",
-    "content_warc_file", "content_offset", "content_length", "content_record_id",
+    "document_id",
+    "sequence",
+    "action",
+    "time",
+    "path",
+    "manifest_digest",
+    "key_id",
+    "size",
+    "sha256",
+    "media_type",
+    "title",
+    "filename",
+    "url",
+    "warc_file",
+    "offset",
+    "length",
+    "record_id",
+    "record_type",
+    "content_warc_file",
+    "content_offset",
+    "content_length",
+    "content_record_id",
 )
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events(
-  {", ".join(c + (" INTEGER" if c in ("sequence", "size", "offset", "length", "content_offset",
-                                       "content_length") else " TEXT") for c in _COLUMNS)},
+  {
+    ", ".join(
+        c
+        + (
+            " INTEGER"
+            if c in ("sequence", "size", "offset", "length", "content_offset", "content_length")
+            else " TEXT"
+        )
+        for c in _COLUMNS
+    )
+},
   PRIMARY KEY(document_id, sequence)
 );
 CREATE INDEX IF NOT EXISTS events_sha256 ON events(sha256);
@@ -47,11 +74,28 @@ def row_of(event: Event) -> Row:
     md = event.metadata
     actor = event.raw["actor"]
     return (
-        event.document_id, event.sequence, event.action, event.raw["time"], event.path,
-        event.digest, actor["key_id"], c["size"], c["sha256"], c["media_type"],
-        md.get("title"), event.filename, md.get("url"),
-        s["warc_file"], s["offset"], s["length"], s["record_id"], s["record_type"],
-        ref["warc_file"], ref["offset"], ref["length"], ref["record_id"],
+        event.document_id,
+        event.sequence,
+        event.action,
+        event.raw["time"],
+        event.path,
+        event.digest,
+        actor["key_id"],
+        c["size"],
+        c["sha256"],
+        c["media_type"],
+        md.get("title"),
+        event.filename,
+        md.get("url"),
+        s["warc_file"],
+        s["offset"],
+        s["length"],
+        s["record_id"],
+        s["record_type"],
+        ref["warc_file"],
+        ref["offset"],
+        ref["length"],
+        ref["record_id"],
     )
 
 
@@ -123,8 +167,7 @@ class Index:
         """Insert rows in one transaction."""
         marks = ",".join("?" * len(_COLUMNS))
         with self.transaction():
-            self.conn.executemany(f"INSERT INTO events VALUES({marks})",  # noqa: S608
-                                  [row_of(e) for e in events])
+            self.conn.executemany(f"INSERT INTO events VALUES({marks})", [row_of(e) for e in events])
 
     @contextlib.contextmanager
     def transaction(self) -> Any:
@@ -147,7 +190,7 @@ class Index:
         rows = [row_of(e) for e in events]
         marks = ",".join("?" * len(_COLUMNS))
         with idx.transaction():
-            idx.conn.executemany(f"INSERT INTO events VALUES({marks})", rows)  # noqa: S608
+            idx.conn.executemany(f"INSERT INTO events VALUES({marks})", rows)
         idx.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         idx.conn.execute("PRAGMA journal_mode=DELETE")
         idx.close()
@@ -163,7 +206,8 @@ class Index:
 
     def _rows(self, where: str, args: tuple[Any, ...]) -> list[EventRow]:
         cur = self.conn.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM events WHERE {where}", args  # noqa: S608
+            f"SELECT {', '.join(_COLUMNS)} FROM events WHERE {where}",  # noqa: S608
+            args,
         )
         return [EventRow(*r) for r in cur]
 

@@ -39,8 +39,8 @@ from .__version__ import TOOL_NAME, __version__
 from .archive import Archive
 from .canonical import pretty_bytes
 from .digests import Digests, digest_stream
-from .errors import InvalidInput, StoreError
-from .fsutil import atomic_write, fsync_dir, io_error
+from .errors import InvalidInput
+from .fsutil import atomic_write, fsync_dir
 from .index import Index
 from .keystore import SigningKey
 from .manifest import Event
@@ -246,9 +246,12 @@ def ingest(
             index.close()
     return [
         Ingested(
-            document_id=e.document_id, sequence=e.sequence,
-            revisit=e.storage["record_type"] == "revisit", source=src,
-            sha256=e.content["sha256"], manifest=e.path,
+            document_id=e.document_id,
+            sequence=e.sequence,
+            revisit=e.storage["record_type"] == "revisit",
+            source=src,
+            sha256=e.content["sha256"],
+            manifest=e.path,
         )
         for (e, _), src in zip(pending, (s.display for s in sources), strict=True)
     ]
@@ -301,34 +304,51 @@ def _write_records(
             row = index.first_with_content(digests.sha256)
             if row is not None:
                 content_ref = {
-                    "warc_file": row.warc_file, "offset": row.offset, "length": row.length,
-                    "record_id": row.record_id, "uri": row.url or f"urn:archiver:document:{row.document_id}",
+                    "warc_file": row.warc_file,
+                    "offset": row.offset,
+                    "length": row.length,
+                    "record_id": row.record_id,
+                    "uri": row.url or f"urn:archiver:document:{row.document_id}",
                     "date": row.time,
                 }
         if content_ref is not None:
             rec = writer.write_revisit(
-                refers_to_id=content_ref["record_id"], refers_to_uri=content_ref["uri"],
-                refers_to_date=content_ref["date"], sha256_raw=bytes.fromhex(digests.sha256),
-                target_uri=target_uri, date=now,
+                refers_to_id=content_ref["record_id"],
+                refers_to_uri=content_ref["uri"],
+                refers_to_date=content_ref["date"],
+                sha256_raw=bytes.fromhex(digests.sha256),
+                target_uri=target_uri,
+                date=now,
             )
-            storage = {**rec.to_json(), "record_type": "revisit", "block_digest": rec.block_digest,
-                       "refers_to": {k: content_ref[k] for k in ("warc_file", "offset", "length", "record_id")}}
+            storage = {
+                **rec.to_json(),
+                "record_type": "revisit",
+                "block_digest": rec.block_digest,
+                "refers_to": {k: content_ref[k] for k in ("warc_file", "offset", "length", "record_id")},
+            }
         else:
             with _open_source(src) as fh:
                 rec, copied = writer.write_resource(
-                    source=fh, size=digests.size, sha256_raw=bytes.fromhex(digests.sha256),
-                    target_uri=target_uri, date=now, media_type=_warc_content_type(digests),
+                    source=fh,
+                    size=digests.size,
+                    sha256_raw=bytes.fromhex(digests.sha256),
+                    target_uri=target_uri,
+                    date=now,
+                    media_type=_warc_content_type(digests),
                 )
             if copied != digests.sha256:
                 raise InvalidInput(f"{src.display}: file changed while it was being ingested")
             storage = {**rec.to_json(), "record_type": "resource", "block_digest": rec.block_digest}
             batch_content[digests.sha256] = {**rec.to_json(), "uri": target_uri, "date": now}
-        manifest = _capture_manifest(archive, doc_id, seq, prev_digest, now, actor, digests, src,
-                                     storage)
+        manifest = _capture_manifest(archive, doc_id, seq, prev_digest, now, actor, digests, src, storage)
         manifest["signatures"] = [make_signature(manifest, key.private, "archivist")]
         data = pretty_bytes(manifest)
-        writer.write_metadata(manifest=data, concurrent_to=rec.record_id,
-                              target_uri=f"urn:archiver:event:{doc_id}/{seq}", date=now)
+        writer.write_metadata(
+            manifest=data,
+            concurrent_to=rec.record_id,
+            target_uri=f"urn:archiver:event:{doc_id}/{seq}",
+            date=now,
+        )
         event = Event.parse(data, layout.relative(layout.event_file(doc_id, seq)))
         pending.append((event, data))
         batch_current[same_key] = event
@@ -340,8 +360,15 @@ def _warc_content_type(d: Digests) -> str:
 
 
 def _capture_manifest(
-    archive: Archive, doc_id: str, seq: int, previous: str | None, now: str,
-    actor: dict[str, str], d: Digests, src: Source, storage: dict[str, Any],
+    archive: Archive,
+    doc_id: str,
+    seq: int,
+    previous: str | None,
+    now: str,
+    actor: dict[str, str],
+    d: Digests,
+    src: Source,
+    storage: dict[str, Any],
 ) -> dict[str, Any]:
     return {
         "format": "archiver/manifest/1",
@@ -354,8 +381,12 @@ def _capture_manifest(
         "reason": None,
         "previous": previous,
         "content": {
-            "size": d.size, "sha256": d.sha256, "sha512": d.sha512, "media_type": d.media_type,
-            "charset": d.charset, "language": src.metadata.get("language"),
+            "size": d.size,
+            "sha256": d.sha256,
+            "sha512": d.sha512,
+            "media_type": d.media_type,
+            "charset": d.charset,
+            "language": src.metadata.get("language"),
             "text_sha256": d.text_sha256,
         },
         "source": {"filename": src.filename, "metadata": src.metadata},
@@ -374,5 +405,3 @@ def remove_spool(paths: list[Path]) -> None:
         with contextlib.suppress(OSError):
             p.unlink()
 
-
-__all__ = ["Ingested", "Source", "StoreError", "collect", "ingest", "io_error", "remove_spool"]

@@ -47,9 +47,7 @@ def check_key_name(name: str) -> str:
         InvalidInput: it is not (1-64 of letters, digits, ``.``, ``_``, ``-``).
     """
     if not KEY_NAME.match(name):
-        raise InvalidInput(
-            f"invalid key name {name[:80]!r}: use 1-64 letters, digits, '.', '_' or '-'"
-        )
+        raise InvalidInput(f"invalid key name {name[:80]!r}: use 1-64 letters, digits, '.', '_' or '-'")
     return name
 
 

@@ -55,8 +55,7 @@ def select_version(rows: list[EventRow], version: int | None) -> EventRow:
         if row.sequence == version:
             return row
     raise DocumentNotFound(
-        f"document {rows[0].document_id[:12]} has no version {version} "
-        f"(versions 0 to {rows[-1].sequence})"
+        f"document {rows[0].document_id[:12]} has no version {version} (versions 0 to {rows[-1].sequence})"
     )
 
 
@@ -100,8 +99,9 @@ def cat(archive: Archive, document: str, out: BinaryIO, version: int | None = No
         with open(path, "rb") as f:
             reader = RecordReader(f, int(ref["offset"]))
             if reader.headers.get("warc-record-id") != ref["record_id"]:
-                raise CorruptArchive(f"record {ref['record_id']} is not where the manifest says; "
-                                     "run `archiver verify`")
+                raise CorruptArchive(
+                    f"record {ref['record_id']} is not where the manifest says; run `archiver verify`"
+                )
             for chunk in reader.block():
                 h.update(chunk)
                 size += len(chunk)
@@ -111,8 +111,10 @@ def cat(archive: Archive, document: str, out: BinaryIO, version: int | None = No
     except OSError as e:
         raise CorruptArchive(f"cannot read {path}: {e.strerror}") from e
     if h.hexdigest() != expected_sha256 or size != expected_size:
-        raise CorruptArchive("stored bytes do not match the manifest's digest; the output is not "
-                             "the archived document; run `archiver verify`")
+        raise CorruptArchive(
+            "stored bytes do not match the manifest's digest; the output is not "
+            "the archived document; run `archiver verify`"
+        )
     return size
 
 

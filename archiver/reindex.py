@@ -26,9 +26,10 @@ def load_valid_events(archive: Archive) -> tuple[list[Event], int]:
         except (OSError, ManifestError):
             skipped += 1
             continue
-        if event.raw["archive_id"] != archive.archive_id or layout.event_file(
-            event.document_id, event.sequence
-        ) != path:
+        if (
+            event.raw["archive_id"] != archive.archive_id
+            or layout.event_file(event.document_id, event.sequence) != path
+        ):
             skipped += 1
             continue
         events.append(event)

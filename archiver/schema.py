@@ -46,9 +46,7 @@ def schema_text(name: str) -> str:
 def validator(name: str) -> Draft202012Validator:
     """A compiled validator for one schema."""
     doc = json.loads(schema_text(name))
-    return Draft202012Validator(
-        doc, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
+    return Draft202012Validator(doc, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def schema_errors(name: str, value: Any, limit: int = 5) -> list[str]:

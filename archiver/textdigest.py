@@ -44,7 +44,8 @@ class TextDigester:
             return
         self._push(text, final=False)
 
-    def _push(self, text: str, *, final: bool) -> None:
+    def _push(self, text: str, *, final: bool) -> bool:
+        """Hash what can be hashed; False when the input turned out not to be text."""
         if not self._started and text:
             self._started = True
             if text.startswith("\ufeff"):
@@ -52,7 +53,7 @@ class TextDigester:
         if "\x00" in text:
             # NUL is not in any prose we archive; such bytes are data, not text.
             self.failed = True
-            return
+            return False
         pending = self._pending + text
         if final:
             cut = len(pending)
@@ -70,12 +71,13 @@ class TextDigester:
             if cut <= 0:
                 if len(pending) > MAX_PENDING:
                     self.failed = True
-                    return
+                    return False
                 self._pending = pending
-                return
+                return True
         head, self._pending = pending[:cut], pending[cut:]
         head = head.replace("\r\n", "\n").replace("\r", "\n")
         self._hash.update(unicodedata.normalize("NFC", head).encode("utf-8"))
+        return True
 
     def result(self) -> str | None:
         """Finish; the hex digest, or None if the input did not decode as text."""
@@ -86,8 +88,7 @@ class TextDigester:
         except (UnicodeDecodeError, ValueError):
             self.failed = True
             return None
-        self._push(tail, final=True)
-        if self.failed:
+        if not self._push(tail, final=True):
             return None
         return self._hash.hexdigest()
 

@@ -87,20 +87,23 @@ class TrustSet:
                 continue
             if sig["role"] != key.role:
                 out.append(
-                    (ProblemCode.KEY_UNTRUSTED,
-                     f"signature claims role {sig['role']} but key {key.name} is {key.role}")
+                    (
+                        ProblemCode.KEY_UNTRUSTED,
+                        f"signature claims role {sig['role']} but key {key.name} is {key.role}",
+                    )
                 )
             elif key.role not in allowed_roles:
                 out.append(
-                    (ProblemCode.KEY_UNTRUSTED,
-                     f"key {key.name} has role {key.role}, which may not do this")
+                    (ProblemCode.KEY_UNTRUSTED, f"key {key.name} has role {key.role}, which may not do this")
                 )
             revoked = self.revoked_at(kid)
             if revoked is not None and when >= revoked:
                 out.append(
-                    (ProblemCode.KEY_REVOKED,
-                     f"signed by {key.name} at {when.isoformat()}, after its revocation "
-                     f"at {revoked.isoformat()}")
+                    (
+                        ProblemCode.KEY_REVOKED,
+                        f"signed by {key.name} at {when.isoformat()}, after its revocation "
+                        f"at {revoked.isoformat()}",
+                    )
                 )
         return out
 
@@ -140,39 +143,67 @@ def load_trust(layout: Layout, archive_id: str) -> TrustSet:
             ts.problems.append(Problem(code=ProblemCode.SCHEMA_INVALID, message=err, file=rel))
             continue
         if doc["archive_id"] != archive_id:
-            ts.problems.append(Problem(code=ProblemCode.SCHEMA_INVALID,
-                                       message=f"belongs to archive {doc['archive_id']}", file=rel))
+            ts.problems.append(
+                Problem(
+                    code=ProblemCode.SCHEMA_INVALID,
+                    message=f"belongs to archive {doc['archive_id']}",
+                    file=rel,
+                )
+            )
             continue
         expected_name = f"{doc['key_id']}.revocation.json" if is_rev else f"{doc['key_id']}.json"
         if path.name != expected_name:
-            ts.problems.append(Problem(code=ProblemCode.SCHEMA_INVALID,
-                                       message=f"file name does not match key id {doc['key_id'][:16]}",
-                                       file=rel))
+            ts.problems.append(
+                Problem(
+                    code=ProblemCode.SCHEMA_INVALID,
+                    message=f"file name does not match key id {doc['key_id'][:16]}",
+                    file=rel,
+                )
+            )
             continue
         if is_rev:
             rev_docs.append((doc, rel))
             continue
         public = Ed25519PublicKey.from_public_bytes(base64.b64decode(doc["public_key"]))
         if key_id_of(public) != doc["key_id"]:
-            ts.problems.append(Problem(code=ProblemCode.SCHEMA_INVALID,
-                                       message="key_id is not the SHA-256 of public_key", file=rel))
+            ts.problems.append(
+                Problem(
+                    code=ProblemCode.SCHEMA_INVALID,
+                    message="key_id is not the SHA-256 of public_key",
+                    file=rel,
+                )
+            )
             continue
         payload = signed_payload(doc)
         self_sigs = [s for s in doc["signatures"] if s["key_id"] == doc["key_id"]]
         if not self_sigs or not all(signature_valid(payload, s["signature"], public) for s in self_sigs):
-            ts.problems.append(Problem(code=ProblemCode.SIGNATURE_INVALID,
-                                       message=f"key {doc['name']} is not validly self-signed", file=rel))
+            ts.problems.append(
+                Problem(
+                    code=ProblemCode.SIGNATURE_INVALID,
+                    message=f"key {doc['name']} is not validly self-signed",
+                    file=rel,
+                )
+            )
             continue
         ts.keys[doc["key_id"]] = TrustedKey(
-            key_id=doc["key_id"], name=doc["name"], role=doc["role"], public=public,
-            created_at=parse_time(doc["created_at"]), file=rel,
+            key_id=doc["key_id"],
+            name=doc["name"],
+            role=doc["role"],
+            public=public,
+            created_at=parse_time(doc["created_at"]),
+            file=rel,
         )
     rev_docs.sort(key=lambda item: item[0]["revoked_at"])
     for doc, rel in rev_docs:
         when = parse_time(doc["revoked_at"])
         if doc["key_id"] not in ts.keys:
-            ts.problems.append(Problem(code=ProblemCode.KEY_UNTRUSTED,
-                                       message="revokes a key the archive does not have", file=rel))
+            ts.problems.append(
+                Problem(
+                    code=ProblemCode.KEY_UNTRUSTED,
+                    message="revokes a key the archive does not have",
+                    file=rel,
+                )
+            )
             continue
         payload = signed_payload(doc)
         accepted = False
@@ -184,9 +215,13 @@ def load_trust(layout: Layout, archive_id: str) -> TrustSet:
             if signer.key_id == doc["key_id"] or signer_revoked is None or signer_revoked > when:
                 accepted = True
         if not accepted:
-            ts.problems.append(Problem(code=ProblemCode.SIGNATURE_INVALID,
-                                       message="revocation not signed by a key allowed to revoke",
-                                       file=rel))
+            ts.problems.append(
+                Problem(
+                    code=ProblemCode.SIGNATURE_INVALID,
+                    message="revocation not signed by a key allowed to revoke",
+                    file=rel,
+                )
+            )
             continue
         ts.revocations[doc["key_id"]] = Revocation(
             key_id=doc["key_id"], revoked_at=when, reason=doc["reason"], file=rel

@@ -78,10 +78,16 @@ class _Verifier:
         # positions whose content digests must include SHA-512 / a text digest
         self.want_text: dict[Pos, str] = {}
 
-    def add(self, code: ProblemCode, message: str, *, document: str | None = None,
-            event: int | None = None, file: str | None = None) -> None:
-        self.problems.append(Problem(code=code, message=message, document=document, event=event,
-                                     file=file))
+    def add(
+        self,
+        code: ProblemCode,
+        message: str,
+        *,
+        document: str | None = None,
+        event: int | None = None,
+        file: str | None = None,
+    ) -> None:
+        self.problems.append(Problem(code=code, message=message, document=document, event=event, file=file))
 
     # -- steps 1-4 ---------------------------------------------------------------
     def load_events(self) -> dict[str, list[Event]]:
@@ -99,30 +105,49 @@ class _Verifier:
                 self.add(ProblemCode.SCHEMA_INVALID, "unexpected file in manifests/events/", file=rel)
                 continue
             if path.is_symlink():
-                self.add(ProblemCode.SCHEMA_INVALID, "manifest is a symbolic link", document=doc_hint,
-                         event=seq_hint, file=rel)
+                self.add(
+                    ProblemCode.SCHEMA_INVALID,
+                    "manifest is a symbolic link",
+                    document=doc_hint,
+                    event=seq_hint,
+                    file=rel,
+                )
                 continue
             try:
                 data = path.read_bytes()
                 event = Event.parse(data, rel)
             except OSError as e:
-                self.add(ProblemCode.RECORD_MISSING, f"manifest unreadable: {e.strerror}",
-                         document=doc_hint, event=seq_hint, file=rel)
+                self.add(
+                    ProblemCode.RECORD_MISSING,
+                    f"manifest unreadable: {e.strerror}",
+                    document=doc_hint,
+                    event=seq_hint,
+                    file=rel,
+                )
                 continue
             except ManifestError as e:
                 self.add(e.code, str(e), document=doc_hint, event=seq_hint, file=rel)
                 continue
             self.counts.events += 1
             if event.raw["archive_id"] != self.archive.archive_id:
-                self.add(ProblemCode.SCHEMA_INVALID,
-                         f"manifest belongs to archive {event.raw['archive_id']}",
-                         document=doc_hint, event=seq_hint, file=rel)
+                self.add(
+                    ProblemCode.SCHEMA_INVALID,
+                    f"manifest belongs to archive {event.raw['archive_id']}",
+                    document=doc_hint,
+                    event=seq_hint,
+                    file=rel,
+                )
                 continue
+            assert doc_hint is not None and seq_hint is not None  # the name matched EVENT_NAME
             if event.document_id != doc_hint or event.sequence != seq_hint:
-                self.add(ProblemCode.CHAIN_BROKEN,
-                         f"file name says {doc_hint[:12]}/{seq_hint} but the manifest says "
-                         f"{event.document_id[:12]}/{event.sequence}",
-                         document=event.document_id, event=event.sequence, file=rel)
+                self.add(
+                    ProblemCode.CHAIN_BROKEN,
+                    f"file name says {doc_hint[:12]}/{seq_hint} but the manifest says "
+                    f"{event.document_id[:12]}/{event.sequence}",
+                    document=event.document_id,
+                    event=event.sequence,
+                    file=rel,
+                )
             self.check_signatures(event)
             by_doc[event.document_id].append(event)
         return by_doc
@@ -133,8 +158,13 @@ class _Verifier:
             self.add(code, msg, document=event.document_id, event=event.sequence, file=event.path)
         signers = {s["key_id"] for s in event.raw["signatures"]}
         if event.raw["actor"]["key_id"] not in signers:
-            self.add(ProblemCode.SIGNATURE_INVALID, "the event's actor did not sign it",
-                     document=event.document_id, event=event.sequence, file=event.path)
+            self.add(
+                ProblemCode.SIGNATURE_INVALID,
+                "the event's actor did not sign it",
+                document=event.document_id,
+                event=event.sequence,
+                file=event.path,
+            )
 
     def check_chain(self, doc: str, events: list[Event]) -> list[Event]:
         events.sort(key=lambda e: (e.sequence, e.path))
@@ -144,20 +174,32 @@ class _Verifier:
         for prev, claimants in by_prev.items():
             if len(claimants) > 1:
                 seqs = ", ".join(str(e.sequence) for e in claimants)
-                self.add(ProblemCode.CHAIN_FORK,
-                         f"events {seqs} all claim predecessor {prev or '(none: first event)'}",
-                         document=doc, event=claimants[1].sequence, file=claimants[1].path)
+                self.add(
+                    ProblemCode.CHAIN_FORK,
+                    f"events {seqs} all claim predecessor {prev or '(none: first event)'}",
+                    document=doc,
+                    event=claimants[1].sequence,
+                    file=claimants[1].path,
+                )
         for i, e in enumerate(events):
             if e.sequence != i:
-                self.add(ProblemCode.CHAIN_BROKEN,
-                         f"expected event {i}, found {e.sequence}: events missing or out of order",
-                         document=doc, event=e.sequence, file=e.path)
+                self.add(
+                    ProblemCode.CHAIN_BROKEN,
+                    f"expected event {i}, found {e.sequence}: events missing or out of order",
+                    document=doc,
+                    event=e.sequence,
+                    file=e.path,
+                )
                 break
             expected = None if i == 0 else events[i - 1].digest
             if e.previous != expected:
-                self.add(ProblemCode.CHAIN_BROKEN,
-                         f"previous is {e.previous}, expected {expected}",
-                         document=doc, event=e.sequence, file=e.path)
+                self.add(
+                    ProblemCode.CHAIN_BROKEN,
+                    f"previous is {e.previous}, expected {expected}",
+                    document=doc,
+                    event=e.sequence,
+                    file=e.path,
+                )
         return events
 
     # -- steps 5-6: WARC records ---------------------------------------------------
@@ -165,10 +207,11 @@ class _Verifier:
         path = self.layout.store / name
         if path.is_symlink() or not path.is_file():
             return None
-        return open(path, "rb")  # noqa: SIM115
+        return open(path, "rb")
 
-    def read_at(self, f: BinaryIO, name: str, offset: int, pending: bytes | None = None
-                ) -> tuple[RecordInfo, RecordReader | None]:
+    def read_at(
+        self, f: BinaryIO, name: str, offset: int, pending: bytes | None = None
+    ) -> tuple[RecordInfo, RecordReader | None]:
         info = RecordInfo()
         reader: RecordReader | None = None
         try:
@@ -264,38 +307,61 @@ class _Verifier:
                 problem(ProblemCode.WARC_INVALID, f"{what} record unreadable: {info.error}", pos)
                 return None
             if info.record_id != record_id:
-                problem(ProblemCode.RECORD_MISSING,
-                        f"expected {what} record {record_id}, found {info.record_id}", pos)
+                problem(
+                    ProblemCode.RECORD_MISSING,
+                    f"expected {what} record {record_id}, found {info.record_id}",
+                    pos,
+                )
                 return None
             if info.header_block_digest != warc_digest(info.sha256):
-                problem(ProblemCode.WARC_INVALID,
-                        f"{what} record's WARC-Block-Digest {info.header_block_digest} does not "
-                        f"match its block ({warc_digest(info.sha256)})", pos)
+                problem(
+                    ProblemCode.WARC_INVALID,
+                    f"{what} record's WARC-Block-Digest {info.header_block_digest} does not "
+                    f"match its block ({warc_digest(info.sha256)})",
+                    pos,
+                )
             return info
 
         own_info = fetch(own, s["record_type"], s["record_id"])
         if own_info is not None:
             if own_info.record_type != s["record_type"]:
-                problem(ProblemCode.WARC_INVALID,
-                        f"record type is {own_info.record_type}, manifest says {s['record_type']}", own)
+                problem(
+                    ProblemCode.WARC_INVALID,
+                    f"record type is {own_info.record_type}, manifest says {s['record_type']}",
+                    own,
+                )
             if own_info.length != s["length"]:
-                problem(ProblemCode.WARC_INVALID,
-                        f"record is {own_info.length} bytes, manifest says {s['length']}", own)
+                problem(
+                    ProblemCode.WARC_INVALID,
+                    f"record is {own_info.length} bytes, manifest says {s['length']}",
+                    own,
+                )
             if own_info.date != e.raw["time"]:
-                problem(ProblemCode.WARC_INVALID,
-                        f"WARC-Date {own_info.date} differs from the event time {e.raw['time']}", own)
+                problem(
+                    ProblemCode.WARC_INVALID,
+                    f"WARC-Date {own_info.date} differs from the event time {e.raw['time']}",
+                    own,
+                )
             if own_info.header_block_digest != s["block_digest"]:
-                problem(ProblemCode.CONTENT_MISMATCH,
-                        f"record's block digest {own_info.header_block_digest} differs from the "
-                        f"manifest's {s['block_digest']}", own)
+                problem(
+                    ProblemCode.CONTENT_MISMATCH,
+                    f"record's block digest {own_info.header_block_digest} differs from the "
+                    f"manifest's {s['block_digest']}",
+                    own,
+                )
             if s["record_type"] == "revisit":
                 if own_info.refers_to != ref["record_id"]:
-                    problem(ProblemCode.WARC_INVALID,
-                            f"revisit refers to {own_info.refers_to}, manifest says {ref['record_id']}",
-                            own)
+                    problem(
+                        ProblemCode.WARC_INVALID,
+                        f"revisit refers to {own_info.refers_to}, manifest says {ref['record_id']}",
+                        own,
+                    )
                 if own_info.header_payload_digest != warc_digest(bytes.fromhex(e.content["sha256"])):
-                    problem(ProblemCode.CONTENT_MISMATCH,
-                            "revisit's WARC-Payload-Digest differs from the manifest's SHA-256", own)
+                    problem(
+                        ProblemCode.CONTENT_MISMATCH,
+                        "revisit's WARC-Payload-Digest differs from the manifest's SHA-256",
+                        own,
+                    )
         content = own_info if content_pos == own else fetch(content_pos, "content", ref["record_id"])
         if content is not None:
             self.check_content(e, content, content_pos)
@@ -308,8 +374,11 @@ class _Verifier:
         elif meta.record_type != "metadata" or meta.concurrent_to != s["record_id"]:
             problem(ProblemCode.RECORD_MISSING, "no metadata record carrying this manifest", meta_pos)
         elif meta.sha256 != hashlib.sha256(manifest_bytes).digest():
-            problem(ProblemCode.CONTENT_MISMATCH,
-                    "the manifest copy in the WARC differs from the manifest file", meta_pos)
+            problem(
+                ProblemCode.CONTENT_MISMATCH,
+                "the manifest copy in the WARC differs from the manifest file",
+                meta_pos,
+            )
         return {own, content_pos, meta_pos}
 
     def check_content(self, e: Event, info: RecordInfo, pos: Pos) -> None:
@@ -324,9 +393,13 @@ class _Verifier:
         if c["text_sha256"] is not None and info.text_sha256 != c["text_sha256"]:
             diffs.append("normalised-text digest differs")
         if diffs:
-            self.add(ProblemCode.CONTENT_MISMATCH, "stored bytes do not match the manifest: "
-                     + "; ".join(diffs), document=e.document_id, event=e.sequence,
-                     file=f"store/{pos[0]}@{pos[1]}")
+            self.add(
+                ProblemCode.CONTENT_MISMATCH,
+                "stored bytes do not match the manifest: " + "; ".join(diffs),
+                document=e.document_id,
+                event=e.sequence,
+                file=f"store/{pos[0]}@{pos[1]}",
+            )
 
     # -- step 7 ----------------------------------------------------------------------
     def check_index(self, events: Iterable[Event]) -> None:
@@ -345,10 +418,12 @@ class _Verifier:
         missing = expected - actual
         extra = actual - expected
         if missing or extra:
-            self.add(ProblemCode.INDEX_STALE,
-                     f"index disagrees with the manifests: {len(missing)} event(s) missing or "
-                     f"different, {len(extra)} not in the manifests; run `archiver reindex`",
-                     file="store/index.sqlite")
+            self.add(
+                ProblemCode.INDEX_STALE,
+                f"index disagrees with the manifests: {len(missing)} event(s) missing or "
+                f"different, {len(extra)} not in the manifests; run `archiver reindex`",
+                file="store/index.sqlite",
+            )
 
     # -- all ---------------------------------------------------------------------------
     def run(self) -> Report:
@@ -394,20 +469,24 @@ class _Verifier:
             where = f"store/{name}@{offset}"
             if offset == 0:
                 if info.error is None and info.record_type != "warcinfo":
-                    self.add(ProblemCode.WARC_INVALID, "WARC file does not start with warcinfo",
-                             file=where)
+                    self.add(ProblemCode.WARC_INVALID, "WARC file does not start with warcinfo", file=where)
                 elif info.error is not None:
                     self.add(ProblemCode.WARC_INVALID, f"warcinfo unreadable: {info.error}", file=where)
                 continue
             if (name, offset) in accounted:
                 continue
             if info.error is not None:
-                self.add(ProblemCode.WARC_INVALID,
-                         f"unreadable bytes no manifest accounts for: {info.error}", file=where)
+                self.add(
+                    ProblemCode.WARC_INVALID,
+                    f"unreadable bytes no manifest accounts for: {info.error}",
+                    file=where,
+                )
             else:
-                self.add(ProblemCode.RECORD_ORPHAN,
-                         f"{info.record_type} record {info.record_id} that no manifest accounts for",
-                         file=where)
+                self.add(
+                    ProblemCode.RECORD_ORPHAN,
+                    f"{info.record_type} record {info.record_id} that no manifest accounts for",
+                    file=where,
+                )
 
 
 def verify(archive: Archive, documents: list[str] | None = None) -> Report:

@@ -18,9 +18,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from isal import isal_zlib
+
+_ZLIB_ERROR = cast("type[Exception]", isal_zlib.error)
 
 CHUNK = 1 << 20
 READ_SIZE = 1 << 18
@@ -124,7 +126,7 @@ class RecordReader:
             self._consumed += len(data)
         try:
             out = self._z.decompress(data, CHUNK)
-        except isal_zlib.error as e:
+        except _ZLIB_ERROR as e:
             raise WarcFormatError(f"gzip data is corrupt ({e})") from e
         self._buf += out
         return True

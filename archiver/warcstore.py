@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from isal import isal_zlib
 from warcio.statusandheaders import StatusAndHeaders
@@ -83,7 +83,7 @@ class _GzipMember:
 class _HashingReader(io.RawIOBase):
     """Passes a stream through, hashing what is read: detects a source changing under us."""
 
-    def __init__(self, src: BinaryIO) -> None:
+    def __init__(self, src: IO[bytes]) -> None:
         self._src = src
         self.sha256 = hashlib.sha256()
         self.size = 0
@@ -92,7 +92,7 @@ class _HashingReader(io.RawIOBase):
         return True
 
     def read(self, n: int = -1) -> bytes:
-        data = self._src.read(CHUNK if n is None or n < 0 else min(n, CHUNK))
+        data = self._src.read(CHUNK if n < 0 else min(n, CHUNK))
         self.sha256.update(data)
         self.size += len(data)
         return data
@@ -162,15 +162,20 @@ class WarcWriter:
         ]
         self._write(headers, "application/warc-fields", io.BytesIO(body), len(body))
 
-    def _write(self, headers: list[tuple[str, str]], content_type: str, payload: BinaryIO,
-               length: int) -> tuple[int, int]:
+    def _write(
+        self, headers: list[tuple[str, str]], content_type: str, payload: BinaryIO, length: int
+    ) -> tuple[int, int]:
         assert self._fh is not None
         start = self._pos
         member = _GzipMember(self._fh)
         writer = WARCWriter(member, gzip=False, warc_version="WARC/1.1")
         rec_type = headers[0][1]
         record = writer.create_warc_record(
-            "", rec_type, payload=payload, length=length, warc_content_type=content_type,
+            "",
+            rec_type,
+            payload=payload,
+            length=length,
+            warc_content_type=content_type,
             warc_headers=StatusAndHeaders("", headers, protocol="WARC/1.1"),
         )
         try:
@@ -190,8 +195,9 @@ class WarcWriter:
             self._attach(self._layout.store / f"{number:06d}.warc.gz", new=True)
 
     # -- records -------------------------------------------------------------
-    def write_resource(self, *, source: BinaryIO, size: int, sha256_raw: bytes, target_uri: str,
-                       date: str, media_type: str) -> tuple[RecordRef, str]:
+    def write_resource(
+        self, *, source: IO[bytes], size: int, sha256_raw: bytes, target_uri: str, date: str, media_type: str
+    ) -> tuple[RecordRef, str]:
         """Append a ``resource`` record whose block is ``size`` bytes of ``source``.
 
         Returns the record's location and the SHA-256 (hex) of the bytes
@@ -213,12 +219,21 @@ class WarcWriter:
         if hashing.size != size:
             raise StoreError(f"source changed during ingest: expected {size} bytes, read {hashing.size}")
         assert self._path is not None
-        ref = RecordRef(warc_file=self._path.name, offset=offset, length=length, record_id=rid,
-                        block_digest=digest)
+        ref = RecordRef(
+            warc_file=self._path.name, offset=offset, length=length, record_id=rid, block_digest=digest
+        )
         return ref, hashing.sha256.hexdigest()
 
-    def write_revisit(self, *, refers_to_id: str, refers_to_uri: str, refers_to_date: str,
-                      sha256_raw: bytes, target_uri: str, date: str) -> RecordRef:
+    def write_revisit(
+        self,
+        *,
+        refers_to_id: str,
+        refers_to_uri: str,
+        refers_to_date: str,
+        sha256_raw: bytes,
+        target_uri: str,
+        date: str,
+    ) -> RecordRef:
         """Append a ``revisit`` record (profile identical-payload-digest): same bytes seen again."""
         self._ensure_room()
         rid = new_record_id()
@@ -237,11 +252,11 @@ class WarcWriter:
         ]
         offset, length = self._write(headers, "application/octet-stream", io.BytesIO(b""), 0)
         assert self._path is not None
-        return RecordRef(warc_file=self._path.name, offset=offset, length=length, record_id=rid,
-                         block_digest=empty)
+        return RecordRef(
+            warc_file=self._path.name, offset=offset, length=length, record_id=rid, block_digest=empty
+        )
 
-    def write_metadata(self, *, manifest: bytes, concurrent_to: str, target_uri: str,
-                       date: str) -> RecordRef:
+    def write_metadata(self, *, manifest: bytes, concurrent_to: str, target_uri: str, date: str) -> RecordRef:
         """Append the signed manifest as a ``metadata`` record naming its content record.
 
         Never rotates: a manifest stays in the same file as its content record.
@@ -257,11 +272,11 @@ class WarcWriter:
             ("WARC-Concurrent-To", concurrent_to),
             ("WARC-Block-Digest", digest),
         ]
-        offset, length = self._write(headers, MANIFEST_CONTENT_TYPE, io.BytesIO(manifest),
-                                     len(manifest))
+        offset, length = self._write(headers, MANIFEST_CONTENT_TYPE, io.BytesIO(manifest), len(manifest))
         assert self._path is not None
-        return RecordRef(warc_file=self._path.name, offset=offset, length=length, record_id=rid,
-                         block_digest=digest)
+        return RecordRef(
+            warc_file=self._path.name, offset=offset, length=length, record_id=rid, block_digest=digest
+        )
 
     # -- durability ----------------------------------------------------------
     def sync(self) -> None:

@@ -43,17 +43,25 @@ class ArchiverGroup(click.Group):
         except Exception as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            raise Fatal(
-                f"internal error ({type(e).__name__}: {e}); re-run with --debug and report it"
-            ) from e
+            raise Fatal(f"internal error ({type(e).__name__}: {e}); re-run with --debug and report it") from e
 
 
 @click.group(cls=ArchiverGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--archive", "archive_path", envvar="ARCHIVER_ARCHIVE", metavar="PATH",
-              help="The archive (default: $ARCHIVER_ARCHIVE, else the nearest folder upward "
-                   "holding manifests/archive.json).")
-@click.option("--key", "key_name", envvar="ARCHIVER_KEY", metavar="NAME",
-              help="Signing key name (default: $ARCHIVER_KEY, else the only suitable key).")
+@click.option(
+    "--archive",
+    "archive_path",
+    envvar="ARCHIVER_ARCHIVE",
+    metavar="PATH",
+    help="The archive (default: $ARCHIVER_ARCHIVE, else the nearest folder upward "
+    "holding manifests/archive.json).",
+)
+@click.option(
+    "--key",
+    "key_name",
+    envvar="ARCHIVER_KEY",
+    metavar="NAME",
+    help="Signing key name (default: $ARCHIVER_KEY, else the only suitable key).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 @click.version_option(__version__, prog_name="archiver")
 @click.pass_context

@@ -12,8 +12,13 @@ from .common import open_archive, wait_option
 
 @cli.command()
 @click.argument("path", default=".", type=click.Path(file_okay=False))
-@click.option("--warc-size", type=click.IntRange(min=1024), default=DEFAULT_ROTATION,
-              show_default=True, help="Start a new WARC file once the current one reaches this size.")
+@click.option(
+    "--warc-size",
+    type=click.IntRange(min=1024),
+    default=DEFAULT_ROTATION,
+    show_default=True,
+    help="Start a new WARC file once the current one reaches this size.",
+)
 def init(path: str, warc_size: int) -> None:
     """Create a new archive at PATH (default: here).
 
@@ -37,5 +42,6 @@ def reindex_cmd(ctx: click.Context, wait_seconds: float) -> None:
     rows, skipped = reindex(open_archive(ctx), wait_seconds)
     click.echo(f"index rebuilt: {rows} events")
     if skipped:
-        click.echo(f"warning: {skipped} manifest file(s) could not be indexed; run `archiver verify`",
-                   err=True)
+        click.echo(
+            f"warning: {skipped} manifest file(s) could not be indexed; run `archiver verify`", err=True
+        )

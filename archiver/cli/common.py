@@ -40,5 +40,11 @@ def echo_json(value: Any) -> None:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
-wait_option = click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=0.0,
-                           metavar="SECONDS", help="Wait up to SECONDS for another writer to finish.")
+wait_option = click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="SECONDS",
+    help="Wait up to SECONDS for another writer to finish.",
+)

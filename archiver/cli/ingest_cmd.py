@@ -23,18 +23,34 @@ from .common import echo_json, json_option, open_archive, signing_key, wait_opti
 @click.option("--media-type", help="Override the detected media type.")
 @click.option("--charset", help="Declare the text encoding (default: UTF-8 if it decodes).")
 @click.option("--meta", "meta_pairs", multiple=True, metavar="KEY=VALUE", help="Free metadata; repeatable.")
-@click.option("--metadata", "metadata_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="JSON metadata applying to every input (schemas/metadata.schema.json).")
+@click.option(
+    "--metadata",
+    "metadata_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON metadata applying to every input (schemas/metadata.schema.json).",
+)
 @click.option("--include-hidden", is_flag=True, help="Also ingest hidden files in folders.")
 @click.option("--follow-symlinks", is_flag=True, help="Follow symbolic links in folders.")
 @wait_option
 @json_option
 @click.pass_context
-def ingest_cmd(ctx: click.Context, inputs: tuple[str, ...], url: str | None, title: str | None,
-               publisher: str | None, published: str | None, language: str | None,
-               media_type: str | None, charset: str | None, meta_pairs: tuple[str, ...],
-               metadata_file: Path | None, include_hidden: bool, follow_symlinks: bool,
-               wait_seconds: float, as_json: bool) -> None:
+def ingest_cmd(
+    ctx: click.Context,
+    inputs: tuple[str, ...],
+    url: str | None,
+    title: str | None,
+    publisher: str | None,
+    published: str | None,
+    language: str | None,
+    media_type: str | None,
+    charset: str | None,
+    meta_pairs: tuple[str, ...],
+    metadata_file: Path | None,
+    include_hidden: bool,
+    follow_symlinks: bool,
+    wait_seconds: float,
+    as_json: bool,
+) -> None:
     """Capture files, folders (walked in sorted order) or standard input (-).
 
     A sidecar NAME.meta.json beside a file adds metadata for it. Prints each
@@ -44,8 +60,13 @@ def ingest_cmd(ctx: click.Context, inputs: tuple[str, ...], url: str | None, tit
     Example:  archiver ingest articles/ --language ar --publisher "AFP"
     """
     options: dict[str, Any] = {
-        "url": url, "title": title, "publisher": publisher, "published": published,
-        "language": language, "media_type": media_type, "charset": charset,
+        "url": url,
+        "title": title,
+        "publisher": publisher,
+        "published": published,
+        "language": language,
+        "media_type": media_type,
+        "charset": charset,
     }
     options = {k: v for k, v in options.items() if v is not None}
     if meta_pairs:
@@ -53,9 +74,14 @@ def ingest_cmd(ctx: click.Context, inputs: tuple[str, ...], url: str | None, tit
     archive = open_archive(ctx)
     spool: list[Path] = []
     try:
-        sources = collect(list(inputs), options, metadata_file=metadata_file,
-                          include_hidden=include_hidden, follow_symlinks=follow_symlinks,
-                          spool=spool)
+        sources = collect(
+            list(inputs),
+            options,
+            metadata_file=metadata_file,
+            include_hidden=include_hidden,
+            follow_symlinks=follow_symlinks,
+            spool=spool,
+        )
         key = signing_key(ctx, archive, role="archivist")
         done = ingest(archive, sources, key, wait_seconds=wait_seconds)
     finally:

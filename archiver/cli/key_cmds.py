@@ -38,10 +38,10 @@ def _new_passphrase() -> bytes:
 
 @keys.command()
 @click.argument("name")
-@click.option("--role", type=click.Choice(["archivist", "auditor"]), default="archivist",
-              show_default=True)
-@click.option("--passphrase", is_flag=True,
-              help="Encrypt the private key (asks, or reads ARCHIVER_PASSPHRASE).")
+@click.option("--role", type=click.Choice(["archivist", "auditor"]), default="archivist", show_default=True)
+@click.option(
+    "--passphrase", is_flag=True, help="Encrypt the private key (asks, or reads ARCHIVER_PASSPHRASE)."
+)
 @click.pass_context
 def generate(ctx: click.Context, name: str, role: str, passphrase: bool) -> None:
     """Make an Ed25519 key NAME and add its public key to the archive's trusted keys.
@@ -77,13 +77,17 @@ def list_keys(ctx: click.Context, as_json: bool) -> None:
     rows = []
     for k in sorted(trust.keys.values(), key=lambda k: k.created_at):
         rev = trust.revocations.get(k.key_id)
-        rows.append({
-            "key_id": k.key_id, "name": k.name, "role": k.role,
-            "created_at": format_time(k.created_at),
-            "revoked_at": format_time(rev.revoked_at) if rev else None,
-            "revocation_reason": rev.reason if rev else None,
-            "private_key_here": k.key_id in local,
-        })
+        rows.append(
+            {
+                "key_id": k.key_id,
+                "name": k.name,
+                "role": k.role,
+                "created_at": format_time(k.created_at),
+                "revoked_at": format_time(rev.revoked_at) if rev else None,
+                "revocation_reason": rev.reason if rev else None,
+                "private_key_here": k.key_id in local,
+            }
+        )
     if as_json:
         echo_json(rows)
         return
@@ -98,8 +102,11 @@ def list_keys(ctx: click.Context, as_json: bool) -> None:
 @keys.command()
 @click.argument("key_id")
 @click.option("--reason", required=True, help="Why the key is revoked (recorded, signed).")
-@click.option("--effective", metavar="TIME",
-              help="Revoke from this RFC 3339 time on (e.g. when it was compromised); default now.")
+@click.option(
+    "--effective",
+    metavar="TIME",
+    help="Revoke from this RFC 3339 time on (e.g. when it was compromised); default now.",
+)
 @click.pass_context
 def revoke(ctx: click.Context, key_id: str, reason: str, effective: str | None) -> None:
     """Revoke KEY_ID (or a unique prefix): its signatures from then on fail verification.

@@ -25,8 +25,10 @@ def verify_cmd(ctx: click.Context, documents: tuple[str, ...], as_json: bool) ->
         echo_json(report.to_json())
     else:
         c = report.counts
-        click.echo(f"archive {report.archive_id}: checked {c.documents} documents, {c.events} "
-                   f"events, {c.keys} keys, {c.records} WARC records, {c.bytes} bytes")
+        click.echo(
+            f"archive {report.archive_id}: checked {c.documents} documents, {c.events} "
+            f"events, {c.keys} keys, {c.records} WARC records, {c.bytes} bytes"
+        )
         for p in report.problems:
             click.echo(f"PROBLEM {p}")
         click.echo("OK: no problems found" if report.ok else f"{len(report.problems)} problem(s) found")
