@@ -248,6 +248,12 @@ class Archive:
                 for k in trust.keys.values()
                 if k.key_id in local and k.role == role and k.key_id not in trust.revocations
             ]
+            revoked = [local[k] for k in trust.revocations if k in local]
+            if not usable and revoked:
+                raise KeyUnavailable(
+                    f"your key {', '.join(sorted(revoked))} was revoked: "
+                    f"run `archiver keys generate NAME --role {role}` for a new one"
+                )
             if not usable:
                 raise KeyUnavailable(
                     f"no {role} key for this archive: run `archiver keys generate NAME --role {role}`"

@@ -404,4 +404,3 @@ def remove_spool(paths: list[Path]) -> None:
     for p in paths:
         with contextlib.suppress(OSError):
             p.unlink()
-

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -75,8 +76,11 @@ class _Verifier:
         self.problems: list[Problem] = []
         self.counts = Counts()
         self.records: dict[Pos, RecordInfo] = {}
-        # positions whose content digests must include SHA-512 / a text digest
+        # positions whose content must also get a text digest, with the charset
         self.want_text: dict[Pos, str] = {}
+        # positions named by manifests that are themselves invalid (already reported):
+        # not reported again as orphans
+        self.claimed: set[Pos] = set()
 
     def add(
         self,
@@ -127,6 +131,7 @@ class _Verifier:
                 continue
             except ManifestError as e:
                 self.add(e.code, str(e), document=doc_hint, event=seq_hint, file=rel)
+                self.claimed |= _claimed_positions(data)
                 continue
             self.counts.events += 1
             if event.raw["archive_id"] != self.archive.archive_id:
@@ -453,7 +458,7 @@ class _Verifier:
         for e in all_events:
             accounted |= self.check_event_records(e)
         if full:
-            self.check_orphans(accounted)
+            self.check_orphans(accounted | self.claimed)
         self.check_index(all_events)
         return Report(
             archive_id=self.archive.archive_id,
@@ -522,3 +527,21 @@ def resolve_by_files(layout: Layout, prefix: str) -> str:
         shown = ", ".join(sorted(found)[:5]) + (", ..." if len(found) > 5 else "")
         raise DocumentNotFound(f"document prefix {prefix!r} is ambiguous: {shown}")
     return found.pop()
+
+
+def _claimed_positions(data: bytes) -> set[Pos]:
+    """Best effort: the WARC positions an invalid manifest names (its own record, the
+    content record and the metadata record after its own)."""
+    try:
+        raw = json.loads(data)
+        s = raw["storage"]
+        out: set[Pos] = {
+            (str(s["warc_file"]), int(s["offset"])),
+            (str(s["warc_file"]), int(s["offset"]) + int(s["length"])),
+        }
+        ref = s.get("refers_to")
+        if isinstance(ref, dict):
+            out.add((str(ref["warc_file"]), int(ref["offset"])))
+        return out
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return set()

@@ -1,0 +1,142 @@
+"""Tools that damage archives on purpose, the way an attacker or a failing disk would."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from isal import isal_zlib
+
+from archiver.signing import make_signature
+
+
+def read_member(path: Path, offset: int) -> tuple[bytes, int]:
+    """Decompress the gzip member at offset; returns (data, compressed length)."""
+    raw = path.read_bytes()[offset:]
+    d = isal_zlib.decompressobj(31)
+    data = d.decompress(raw)
+    assert d.eof
+    return data, len(raw) - len(d.unused_data)
+
+
+def gzip_member_of_length(data: bytes, length: int) -> bytes:
+    """A valid gzip member of exactly ``length`` bytes holding ``data``.
+
+    Deflate at level 9, then pad the gzip header's FEXTRA field (RFC 1952
+    2.3.1.1) so the member keeps its size: offsets after it stay valid, as a
+    careful attacker would arrange.
+    """
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = c.compress(data) + c.flush()
+    trailer = struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+    xlen = length - 12 - len(body) - len(trailer)
+    assert xlen >= 4, "re-compressed member does not fit; choose other test data"
+    extra = b"AP" + struct.pack("<H", xlen - 4) + b"\x00" * (xlen - 4)
+    header = b"\x1f\x8b\x08\x04" + b"\x00\x00\x00\x00" + b"\x00\xff" + struct.pack("<H", xlen)
+    out = header + extra + body + trailer
+    assert len(out) == length
+    return out
+
+
+def rewrite_member(path: Path, offset: int, transform: Callable[[bytes], bytes]) -> None:
+    """Replace the record at offset by transform(record bytes), keeping the member's length."""
+    data, length = read_member(path, offset)
+    new = gzip_member_of_length(transform(data), length)
+    blob = bytearray(path.read_bytes())
+    blob[offset : offset + length] = new
+    path.write_bytes(bytes(blob))
+
+
+def warc_b32(data: bytes) -> str:
+    import base64
+    import hashlib
+
+    return "sha256:" + base64.b32encode(hashlib.sha256(data).digest()).decode()
+
+
+def set_header(record: bytes, name: str, value: str) -> bytes:
+    head, sep, rest = record.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    for i, line in enumerate(lines):
+        if line.lower().startswith(name.lower().encode() + b":"):
+            lines[i] = f"{name}: {value}".encode()
+    return b"\r\n".join(lines) + sep + rest
+
+
+def flip_payload_byte(record: bytes, index: int, fix_digest: bool) -> bytes:
+    """Flip one bit of the block's index-th byte; optionally recompute the WARC digests."""
+    head, sep, rest = record.partition(b"\r\n\r\n")
+    block, trailer = rest[:-4], rest[-4:]
+    b = bytearray(block)
+    b[index] ^= 0x01
+    new = head + sep + bytes(b) + trailer
+    if fix_digest:
+        new = set_header(new, "WARC-Block-Digest", warc_b32(bytes(b)))
+        new = set_header(new, "WARC-Payload-Digest", warc_b32(bytes(b)))
+    return new
+
+
+def manifest_paths(root: Path) -> list[Path]:
+    return sorted((root / "manifests" / "events").rglob("*.json"))
+
+
+def load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text("utf-8"))
+
+
+def dump(path: Path, doc: dict[str, Any]) -> None:
+    path.write_bytes((json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode())
+
+
+def resign(doc: dict[str, Any], private: Any, role: str = "archivist") -> dict[str, Any]:
+    doc = {k: v for k, v in doc.items() if k != "signatures"}
+    doc["signatures"] = [make_signature(doc, private, role)]
+    return doc
+
+
+def replace_last_metadata_record(root: Path, manifest_file: Path) -> None:
+    """Make the WARC copy of the last event's manifest match its (altered) file.
+
+    Only possible for the very last record of the last WARC file (nothing
+    after it shifts); a thorough attacker who rewrote a manifest would do it.
+    """
+    from archiver.warcread import RecordReader
+    from archiver.warcstore import MANIFEST_CONTENT_TYPE, _GzipMember
+
+    doc = load(manifest_file)
+    warc = root / "store" / doc["storage"]["warc_file"]
+    meta_offset = doc["storage"]["offset"] + doc["storage"]["length"]
+    with open(warc, "rb") as f:
+        old = RecordReader(f, meta_offset)
+        headers = dict(old.headers.fields)
+        list(old.block())
+        assert meta_offset + old.compressed_length == warc.stat().st_size, "not the last record"
+    data = manifest_file.read_bytes()
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(warc, "r+b") as f:
+        f.truncate(meta_offset)
+        f.seek(meta_offset)
+        member = _GzipMember(f)  # type: ignore[arg-type]
+        w = WARCWriter(member, gzip=False, warc_version="WARC/1.1")
+        hs = [
+            ("WARC-Type", "metadata"),
+            ("WARC-Record-ID", headers["warc-record-id"]),
+            ("WARC-Date", headers["warc-date"]),
+            ("WARC-Target-URI", headers["warc-target-uri"]),
+            ("WARC-Concurrent-To", headers["warc-concurrent-to"]),
+            ("WARC-Block-Digest", warc_b32(data)),
+        ]
+        import io
+
+        rec = w.create_warc_record(
+            "", "metadata", payload=io.BytesIO(data), length=len(data),
+            warc_content_type=MANIFEST_CONTENT_TYPE,
+            warc_headers=StatusAndHeaders("", hs, protocol="WARC/1.1"),
+        )
+        w.write_record(rec)

@@ -1,0 +1,289 @@
+"""One tamper test per problem code: alter the archive on disk, assert the exact codes.
+
+Each case names the attack. "Naive" attackers change one file; "thorough"
+ones also repair everything they can without the keys (WARC digests, the
+manifest copy in the WARC, the derived index), which isolates the single
+check that still catches them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tamper import (
+    dump,
+    flip_payload_byte,
+    load,
+    manifest_paths,
+    read_member,
+    replace_last_metadata_record,
+    resign,
+    rewrite_member,
+    set_header,
+)
+
+
+@pytest.fixture
+def sealed(archive, tmp_path):
+    """An archive with two article-sized documents, verified clean."""
+    rng = random.Random(7)
+    words = "صور قيصر شهادة المعتقلين سوريا السجون الضحايا التعذيب أدلة الأمم المتحدة محكمة".split()
+    for name in ("a.txt", "b.txt"):
+        text = " ".join(rng.choice(words) + str(rng.randint(0, 999)) for _ in range(600))
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        archive.ingest(tmp_path / name, language="ar")
+    assert archive.verify_codes() == set()
+    return archive
+
+
+def _last_manifest(root: Path) -> Path:
+    return max(manifest_paths(root), key=lambda p: load(p)["time"])
+
+
+def _first_manifest(root: Path) -> Path:
+    return min(manifest_paths(root), key=lambda p: load(p)["time"])
+
+
+def _storage(path: Path) -> tuple[Path, int, int]:
+    s = load(path)["storage"]
+    return path.parents[3] / "store" / s["warc_file"], s["offset"], s["length"]
+
+
+def test_content_mismatch_payload_changed_and_warc_digest_fixed(sealed):
+    warc, offset, _ = _storage(_first_manifest(sealed.root))
+    rewrite_member(warc, offset, lambda r: flip_payload_byte(r, 3, fix_digest=True))
+    assert sealed.verify_codes() == {"content-mismatch"}
+
+
+def test_payload_changed_naively_is_warc_invalid_and_content_mismatch(sealed):
+    warc, offset, _ = _storage(_first_manifest(sealed.root))
+    rewrite_member(warc, offset, lambda r: flip_payload_byte(r, 3, fix_digest=False))
+    assert sealed.verify_codes() == {"warc-invalid", "content-mismatch"}
+
+
+def test_warc_invalid_byte_flipped_in_compressed_payload(sealed):
+    warc, offset, length = _storage(_first_manifest(sealed.root))
+    blob = bytearray(warc.read_bytes())
+    blob[offset + length // 2] ^= 0xFF
+    warc.write_bytes(bytes(blob))
+    assert sealed.verify_codes() == {"warc-invalid"}
+
+
+def test_warc_invalid_header_changed(sealed):
+    warc, offset, _ = _storage(_first_manifest(sealed.root))
+
+    def backdate(record: bytes) -> bytes:
+        head = record.split(b"\r\n\r\n")[0].decode()
+        date = next(line for line in head.split("\r\n") if line.startswith("WARC-Date:"))
+        old = date.split(": ")[1]
+        return set_header(record, "WARC-Date", "2001" + old[4:])
+
+    rewrite_member(warc, offset, backdate)
+    assert sealed.verify_codes() == {"warc-invalid"}
+
+
+def test_signature_invalid_manifest_field_edited_naively(sealed):
+    path = _first_manifest(sealed.root)
+    doc = load(path)
+    doc["content"]["language"] = "en"
+    dump(path, doc)
+    # The WARC copy of the manifest no longer matches the file, and the index
+    # remembers the manifest's old digest: three independent witnesses.
+    assert sealed.verify_codes() == {"signature-invalid", "content-mismatch", "index-stale"}
+
+
+def test_signature_invalid_manifest_field_edited_thoroughly(sealed):
+    path = _last_manifest(sealed.root)
+    doc = load(path)
+    doc["source"]["metadata"]["published"] = "1999"
+    dump(path, doc)
+    replace_last_metadata_record(sealed.root, path)
+    sealed.ok("reindex")
+    assert sealed.verify_codes() == {"signature-invalid"}
+
+
+def test_record_missing_warc_file_deleted(sealed):
+    warc, _, _ = _storage(_first_manifest(sealed.root))
+    warc.unlink()
+    assert sealed.verify_codes() == {"record-missing"}
+
+
+def test_warc_invalid_file_truncated(sealed):
+    warc, offset, length = _storage(_last_manifest(sealed.root))
+    size = warc.stat().st_size
+    meta_start = offset + length
+    with open(warc, "r+b") as f:
+        f.truncate(meta_start + (size - meta_start) // 2)
+    assert sealed.verify_codes() == {"warc-invalid"}
+
+
+def test_record_orphan_extra_record_appended(sealed, tmp_path):
+    import io
+
+    from warcio.warcwriter import WARCWriter
+
+    warc, _, _ = _storage(_last_manifest(sealed.root))
+    buf = io.BytesIO()
+    w = WARCWriter(buf, gzip=True, warc_version="1.1")
+    w.write_record(w.create_warc_record("urn:x", "resource", payload=io.BytesIO(b"planted"), length=7))
+    with open(warc, "ab") as f:
+        f.write(buf.getvalue())
+    assert sealed.verify_codes() == {"record-orphan"}
+
+
+def test_key_untrusted_event_signed_by_unknown_key(sealed):
+    path = _last_manifest(sealed.root)
+    forger = Ed25519PrivateKey.generate()
+    doc = load(path)
+    from archiver.signing import key_id_of
+
+    doc["actor"]["key_id"] = key_id_of(forger.public_key())
+    dump(path, resign(doc, forger))
+    replace_last_metadata_record(sealed.root, path)
+    sealed.ok("reindex")  # the forger rebuilds the derived index too
+    assert sealed.verify_codes() == {"key-untrusted"}
+
+
+def test_key_untrusted_auditor_key_cannot_capture(sealed, tmp_path):
+    sealed.ok("keys", "generate", "audrey", "--role", "auditor")
+    from archiver import Archive, KeyStore
+
+    arch = Archive.open(sealed.root)
+    audrey = KeyStore().load("audrey", lambda n: None)
+    path = _last_manifest(sealed.root)
+    doc = load(path)
+    doc["actor"] = {"key_id": audrey.key_id, "name": "audrey", "role": "auditor"}
+    doc["capture"]["operator"] = "audrey"
+    dump(path, resign(doc, audrey.private, role="auditor"))
+    replace_last_metadata_record(sealed.root, path)
+    sealed.ok("reindex")
+    assert arch.archive_id
+    assert sealed.verify_codes() == {"key-untrusted"}
+
+
+def test_key_revoked_signature_after_revocation(archive, arabic_dir):
+    env = {"ARCHIVER_TEST_NOW": "2026-01-02T00:00:00.000000Z"}
+    archive.ok("ingest", str(arabic_dir / "a.txt"), env=env)
+    assert archive.verify_codes() == set()
+    key_id = archive.ok("keys", "list", "--json").json()[0]["key_id"]  # type: ignore[index]
+    # Compromised since 1 January: everything it signed from then on is suspect.
+    archive.ok("keys", "revoke", key_id, "--reason", "laptop stolen",
+               "--effective", "2026-01-01T00:00:00Z")
+    assert archive.verify_codes() == {"key-revoked"}
+
+
+def test_revocation_does_not_touch_earlier_signatures(archive, arabic_dir):
+    env = {"ARCHIVER_TEST_NOW": "2026-01-02T00:00:00.000000Z"}
+    archive.ok("ingest", str(arabic_dir / "a.txt"), env=env)
+    key_id = archive.ok("keys", "list", "--json").json()[0]["key_id"]  # type: ignore[index]
+    archive.ok("keys", "revoke", key_id, "--reason", "retired", "--effective", "2026-02-01T00:00:00Z")
+    assert archive.verify_codes() == set()
+    # ... and the revoked key can no longer sign.
+    res = archive.run("ingest", str(arabic_dir / "b.txt"))
+    assert res.exit_code == 2 and "revoked" in res.stderr
+
+
+def test_index_stale_row_altered(sealed):
+    conn = sqlite3.connect(sealed.root / "store" / "index.sqlite")
+    conn.execute("UPDATE events SET sha256 = ? WHERE sequence = 0", ("0" * 64,))
+    conn.commit()
+    conn.close()
+    assert sealed.verify_codes() == {"index-stale"}
+    sealed.ok("reindex")
+    assert sealed.verify_codes() == set()
+
+
+def test_index_stale_index_deleted(sealed):
+    (sealed.root / "store" / "index.sqlite").unlink()
+    assert sealed.verify_codes() == {"index-stale"}
+
+
+def test_schema_invalid_unknown_member_even_if_signed(sealed):
+    path = _last_manifest(sealed.root)
+    doc = load(path)
+    doc["injected"] = "x"
+    from archiver import KeyStore
+
+    alice = KeyStore().load("alice", lambda n: None)
+    dump(path, resign(doc, alice.private))
+    replace_last_metadata_record(sealed.root, path)
+    sealed.ok("reindex")
+    assert sealed.verify_codes() == {"schema-invalid"}
+
+
+def test_schema_invalid_manifest_not_json(sealed):
+    path = _first_manifest(sealed.root)
+    path.write_bytes(b"{ not json")
+    sealed.ok("reindex")
+    # Not parseable at all: its records can no longer be attributed to it.
+    assert sealed.verify_codes() == {"schema-invalid", "record-orphan"}
+
+
+def test_schema_invalid_duplicate_member_names(sealed):
+    path = _first_manifest(sealed.root)
+    text = path.read_text("utf-8")
+    path.write_text(text.replace('"action": "captured",', '"action": "captured", "action": "edited",'))
+    assert "schema-invalid" in sealed.verify_codes()
+
+
+def test_signature_invalid_key_file_edited(sealed):
+    key_file = next((sealed.root / "manifests" / "keys").glob("*.json"))
+    doc = load(key_file)
+    doc["role"] = "auditor"
+    dump(key_file, doc)
+    # The key is no longer trusted, so everything it signed is untrusted.
+    assert sealed.verify_codes() == {"signature-invalid", "key-untrusted"}
+
+
+def test_record_missing_manifest_points_nowhere(sealed):
+    path = _last_manifest(sealed.root)
+    doc = load(path)
+    doc["storage"]["offset"] += 10_000_000
+    from archiver import KeyStore
+
+    alice = KeyStore().load("alice", lambda n: None)
+    dump(path, resign(doc, alice.private))
+    sealed.ok("reindex")
+    codes = sealed.verify_codes()
+    # The real records are now unaccounted for, the named ones absent.
+    assert codes == {"record-missing", "record-orphan"}
+
+
+def test_chain_broken_revisit_event_deleted(archive, arabic_dir):
+    a = arabic_dir / "a.txt"
+    archive.ingest(a)
+    archive.ingest(a)
+    archive.ingest(a)
+    paths = manifest_paths(archive.root)
+    assert [load(p)["sequence"] for p in paths] == [0, 1, 2]
+    middle = paths[1]
+    s = load(middle)["storage"]
+    middle.unlink()
+    archive.ok("reindex")
+    codes = archive.verify_codes()
+    # Its revisit and metadata records are orphaned too: both facts are reported.
+    assert codes == {"chain-broken", "record-orphan"}, codes
+    assert s["record_type"] == "revisit"
+
+
+def test_verify_json_report_is_schema_valid_with_problems(sealed):
+    from archiver.schema import validator
+
+    (sealed.root / "store" / "index.sqlite").unlink()
+    res = sealed.run("verify", "--json")
+    report = json.loads(res.stdout)
+    validator("report").validate(report)
+    assert report["problems"][0]["code"] == "index-stale"
+    assert res.exit_code == 1
+
+
+def test_read_member_helper_roundtrip(sealed):
+    warc, offset, length = _storage(_first_manifest(sealed.root))
+    data, n = read_member(warc, offset)
+    assert n == length and data.startswith(b"WARC/1.1\r\n")
