@@ -1,0 +1,189 @@
+"""Unit and property tests of the building blocks."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from archiver import errors
+from archiver.canonical import JSONFormatError, canonical_bytes, load_strict, pretty_bytes
+from archiver.digests import digest_stream, sniff
+from archiver.schema import SCHEMA_NAMES, schema_errors, schema_text, validator
+from archiver.textdigest import TextDigester, text_sha256
+from archiver.warcread import RecordReader, WarcFormatError
+
+
+class Chunky(io.RawIOBase):
+    """A stream returning data in the given chunk sizes (as pipes and sockets do)."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self.data, self.sizes, self.pos = data, sizes or [1], 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        size = self.sizes[self.pos % len(self.sizes)] if self.pos < len(self.data) else 0
+        out = self.data[self.pos : self.pos + min(size, n if n > 0 else size)]
+        self.pos += len(out)
+        return out
+
+
+# -- RFC 8785 ------------------------------------------------------------------------------------
+def test_jcs_known_answers():
+    # RFC 8785 section 3.2.3 ordering and escaping rules, by example
+    assert canonical_bytes({"b": 1, "a": [True, None, "\u20ac"], "\u00e9": "x"}) == (
+        '{"a":[true,null,"\u20ac"],"b":1,"\u00e9":"x"}'.encode()
+    )
+    assert canonical_bytes({"\u20ac": 1, "\r": 2, "1": 3}) == b'{"\\r":2,"1":3,"\xe2\x82\xac":1}'
+    assert canonical_bytes("\u0007") == b'"\\u0007"'
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+@settings(max_examples=300)
+def test_jcs_idempotent_and_pretty_round_trip(value):
+    try:
+        c = canonical_bytes(value)
+    except errors.InvalidInput:
+        return  # lone surrogates cannot be canonicalised: refused, never mangled
+    assert canonical_bytes(json.loads(c)) == c
+    assert canonical_bytes(load_strict(pretty_bytes(value))) == c
+
+
+# -- strict JSON -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"a":1,"a":2}', b'{"a":1.5}', b"NaN", b'{"a":Infinity}', b"\xff\xfe{}", b"[" * 100 + b"]" * 100,
+     b"[" * 100000 + b"]" * 100000, b"{", b""],
+    ids=["duplicate", "float", "nan", "infinity", "not-utf8", "deep", "very-deep", "truncated", "empty"],
+)
+def test_load_strict_rejects(raw):
+    with pytest.raises(JSONFormatError):
+        load_strict(raw)
+
+
+# -- text digest ---------------------------------------------------------------------------------
+text_alphabet = st.sampled_from(
+    ["a", " ", "\n", "\r", "\r\n", "e\u0301", "\u00e9", "\u0642", "\u064e", "\u0651", "\ufeff",
+     "\u1100", "\u1161", "\u11a8", "\u0b47", "\u0b3e", "\u00a0", "x"]
+)
+
+
+@given(st.lists(text_alphabet, max_size=80), st.lists(st.integers(1, 9), min_size=1, max_size=8))
+@settings(max_examples=500)
+def test_streamed_text_digest_equals_whole_text_definition(parts, sizes):
+    data = "".join(parts).encode()
+    t = TextDigester("utf-8")
+    stream = Chunky(data, sizes)
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        t.update(chunk)
+    expected = hashlib.sha256(
+        unicodedata.normalize("NFC", "".join(parts).removeprefix("\ufeff").replace("\r\n", "\n")
+                              .replace("\r", "\n")).encode()
+    ).hexdigest()
+    assert t.result() == text_sha256(data) == expected
+
+
+def test_text_digest_refuses_non_text():
+    assert text_sha256(b"\xff\xfe\x00") is None
+    assert text_sha256(b"a\x00b") is None
+    t = TextDigester("utf-8")
+    t.update(b"abc\xff")
+    assert t.result() is None
+
+
+# -- digests -------------------------------------------------------------------------------------
+@given(st.binary(max_size=5000), st.lists(st.integers(1, 700), min_size=1, max_size=6))
+@settings(max_examples=200)
+def test_streamed_digests_match_hashlib(data, sizes):
+    d = digest_stream(Chunky(data, sizes), filename="x.bin")  # type: ignore[arg-type]
+    assert d.size == len(data)
+    assert d.sha256 == hashlib.sha256(data).hexdigest()
+    assert d.sha512 == hashlib.sha512(data).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("first", "name", "expected"),
+    [(b"%PDF-1.7", "x", "application/pdf"), (b"\x89PNG\r\n\x1a\n", None, "image/png"),
+     (b"\xff\xd8\xff\xe0", "a.txt", "image/jpeg"), (b"  <!DOCTYPE html>", None, "text/html"),
+     (b"hello", "notes.txt", "text/plain"), (b"hello", "page.html", "text/html"), (b"??", None, None)],
+)
+def test_sniff(first, name, expected):
+    assert sniff(first, name) == expected
+
+
+def test_media_type_of_undeclared_content():
+    assert digest_stream(io.BytesIO("نص".encode()), filename=None).media_type == "text/plain"
+    assert digest_stream(io.BytesIO(b"\x00\x01\xff"), filename=None).media_type == "application/octet-stream"
+    declared = digest_stream(io.BytesIO("نص".encode("cp1256")), filename=None, charset="windows-1256")
+    assert declared.charset == "windows-1256" and declared.text_sha256 == text_sha256("نص".encode())
+
+
+# -- schemas -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", SCHEMA_NAMES)
+def test_schemas_are_valid_2020_12_with_id(name):
+    from jsonschema import Draft202012Validator
+
+    doc = json.loads(schema_text(name))
+    Draft202012Validator.check_schema(doc)
+    assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert doc["$id"].endswith(f"/{name}.schema.json")
+    validator(name)
+
+
+def test_formats_are_checked():
+    assert schema_errors("metadata", {"published": "2024-02-30"})
+    assert schema_errors("metadata", {"published": "2024-02-10T25:00:00Z"})
+    assert not schema_errors("metadata", {"published": "2024-02-10T12:00:00Z"})
+    assert not schema_errors("metadata", {"published": "2015"})
+
+
+# -- WARC reader -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("record", "needle"),
+    [(b"HTTP/1.1 200 OK\r\n\r\n", "not a WARC"), (b"WARC/1.1\r\nContent-Length: -5\r\n\r\n", "Content-Length"),
+     (b"WARC/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", "Content-Length"),
+     (b"WARC/1.1\r\nContent-Length: 10\r\n\r\nabc", "truncated"),
+     (b"WARC/1.1\r\nbad line\r\nContent-Length: 0\r\n\r\n\r\n\r\n", "malformed")],
+)
+def test_reader_rejects_hostile_records(record, needle):
+    import gzip
+
+    with pytest.raises(WarcFormatError, match=needle):
+        r = RecordReader(io.BytesIO(gzip.compress(record)), 0)
+        list(r.block())
+
+
+def test_reader_bounds_a_gzip_bomb():
+    import gzip
+
+    bomb = gzip.compress(b"WARC/1.1\r\nX: " + b"a" * (50 << 20))
+    with pytest.raises(WarcFormatError, match="header too long"):
+        RecordReader(io.BytesIO(bomb), 0)
+
+
+def test_error_hierarchy():
+    for cls in (errors.ArchiveNotFound, errors.ArchiveExists, errors.InvalidInput, errors.KeyUnavailable,
+                errors.ArchiveLocked, errors.StoreError, errors.CorruptArchive):
+        assert issubclass(cls, errors.ArchiverError)
+    assert issubclass(errors.DocumentNotFound, errors.InvalidInput)
+
+
+def test_report_has_no_truth_value():
+    from archiver import Counts, Report
+
+    r = Report(archive_id="x", tool_version="0", time="t", scope="archive", counts=Counts())
+    assert r.ok and not hasattr(Report, "__bool__")
