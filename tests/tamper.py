@@ -135,7 +135,10 @@ def replace_last_metadata_record(root: Path, manifest_file: Path) -> None:
         import io
 
         rec = w.create_warc_record(
-            "", "metadata", payload=io.BytesIO(data), length=len(data),
+            "",
+            "metadata",
+            payload=io.BytesIO(data),
+            length=len(data),
             warc_content_type=MANIFEST_CONTENT_TYPE,
             warc_headers=StatusAndHeaders("", hs, protocol="WARC/1.1"),
         )

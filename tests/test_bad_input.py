@@ -57,8 +57,17 @@ def test_one_bad_file_in_a_batch_writes_nothing(populated, tmp_path, arabic_dir)
         ("[" * 5000 + "]" * 5000, "nested"),
         ('{"published": 2020.5}', "non-integer"),
     ],
-    ids=["not-json", "month-13", "duplicate-key", "unknown-field", "bad-language", "bad-meta-key",
-         "huge-value", "deep-nesting", "float"],
+    ids=[
+        "not-json",
+        "month-13",
+        "duplicate-key",
+        "unknown-field",
+        "bad-language",
+        "bad-meta-key",
+        "huge-value",
+        "deep-nesting",
+        "float",
+    ],
 )
 def test_invalid_metadata(populated, arabic_dir, sidecar, needle):
     (arabic_dir / "b.txt.meta.json").write_text(sidecar, encoding="utf-8")
@@ -67,8 +76,9 @@ def test_invalid_metadata(populated, arabic_dir, sidecar, needle):
 
 
 def test_invalid_metadata_option(populated, arabic_dir):
-    res = _unchanged(populated, lambda: populated.run("ingest", str(arabic_dir / "b.txt"),
-                                                      "--published", "yesterday"))
+    res = _unchanged(
+        populated, lambda: populated.run("ingest", str(arabic_dir / "b.txt"), "--published", "yesterday")
+    )
     assert "/published" in res.stderr  # type: ignore[attr-defined]
 
 

@@ -24,8 +24,18 @@ def test_archive_found_by_env_and_by_searching_upward(archive, tmp_path, monkeyp
 
 @pytest.mark.parametrize(
     "path",
-    [["init"], ["keys", "generate"], ["keys", "list"], ["keys", "revoke"], ["ingest"], ["list"], ["show"],
-     ["cat"], ["verify"], ["reindex"]],
+    [
+        ["init"],
+        ["keys", "generate"],
+        ["keys", "list"],
+        ["keys", "revoke"],
+        ["ingest"],
+        ["list"],
+        ["show"],
+        ["cat"],
+        ["verify"],
+        ["reindex"],
+    ],
 )
 def test_every_command_has_an_example_in_help(path):
     res = invoke(*path, "--help")

@@ -38,7 +38,9 @@ def test_passphrase_encryption_and_wrong_passphrase(archive, arabic_dir):
     archive.ok("keys", "generate", "bob", "--passphrase", env=env)
     pem = (archive.keydir / "bob.key").read_bytes()
     assert b"ENCRYPTED PRIVATE KEY" in pem
-    res = archive.run("--key", "bob", "ingest", str(arabic_dir / "a.txt"), env={"ARCHIVER_PASSPHRASE": "wrong"})
+    res = archive.run(
+        "--key", "bob", "ingest", str(arabic_dir / "a.txt"), env={"ARCHIVER_PASSPHRASE": "wrong"}
+    )
     assert res.exit_code == 2 and "wrong passphrase" in res.stderr
     res = archive.run("--key", "bob", "ingest", str(arabic_dir / "a.txt"))
     assert res.exit_code == 2 and "encrypted" in res.stderr
@@ -50,8 +52,11 @@ def test_no_secret_in_any_output(archive, arabic_dir):
     env = {"ARCHIVER_PASSPHRASE": "s3cret-passphrase-value"}
     outputs = [archive.ok("keys", "generate", "carol", "--passphrase", env=env)]
     outputs.append(archive.ok("--key", "carol", "ingest", str(arabic_dir / "a.txt"), env=env))
-    outputs.append(archive.run("--key", "carol", "ingest", str(arabic_dir / "b.txt"),
-                               env={"ARCHIVER_PASSPHRASE": "nope"}))
+    outputs.append(
+        archive.run(
+            "--key", "carol", "ingest", str(arabic_dir / "b.txt"), env={"ARCHIVER_PASSPHRASE": "nope"}
+        )
+    )
     outputs.append(archive.ok("keys", "list"))
     outputs.append(archive.ok("verify"))
     alice = KeyStore().load("alice", lambda n: None)

@@ -35,8 +35,9 @@ CHILD = textwrap.dedent(
 
 
 def _run(root, path, stage):
-    res = subprocess.run([sys.executable, "-c", CHILD, str(root), str(path), stage],
-                         capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", CHILD, str(root), str(path), stage], capture_output=True, text=True, check=True
+    )
     return json.loads(res.stdout)
 
 

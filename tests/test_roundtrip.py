@@ -19,8 +19,14 @@ WARCIO = [sys.executable, "-m", "warcio.cli"]
 def _corpus_metadata(entry: dict[str, object]) -> dict[str, object]:
     """corpus.json's descriptive fields mapped onto our metadata schema."""
     md: dict[str, object] = {"language": entry["language"]}
-    for ours, theirs in (("title", "title"), ("publisher", "publisher"), ("published", "published"),
-                         ("url", "source_url"), ("published_note", "published_note"), ("notes", "notes")):
+    for ours, theirs in (
+        ("title", "title"),
+        ("publisher", "publisher"),
+        ("published", "published"),
+        ("url", "source_url"),
+        ("published_note", "published_note"),
+        ("notes", "notes"),
+    ):
         if entry.get(theirs) is not None:
             md[ours] = entry[theirs]
     return md
@@ -82,8 +88,9 @@ def test_folder_walk_sorted_sidecars_hidden_and_links(archive, arabic_dir):
     a = archive.ok("show", res[0]["document"], "--json").json()  # type: ignore[index]
     assert a["source"]["metadata"] == {"title": "المعتقلون", "language": "ar", "published": "2020-03"}  # type: ignore[index]
     assert a["content"]["language"] == "ar"  # type: ignore[index]
-    everything = archive.ok("ingest", str(arabic_dir), "--include-hidden", "--follow-symlinks",
-                            "--json").json()
+    everything = archive.ok(
+        "ingest", str(arabic_dir), "--include-hidden", "--follow-symlinks", "--json"
+    ).json()
     names = [Path(r["source"]).name for r in everything]  # type: ignore[index]
     assert names == [".hidden.txt", "a.txt", "b.txt", "link.txt"]
     assert archive.verify_codes() == set()

@@ -173,8 +173,7 @@ def test_key_revoked_signature_after_revocation(archive, arabic_dir):
     assert archive.verify_codes() == set()
     key_id = archive.ok("keys", "list", "--json").json()[0]["key_id"]  # type: ignore[index]
     # Compromised since 1 January: everything it signed from then on is suspect.
-    archive.ok("keys", "revoke", key_id, "--reason", "laptop stolen",
-               "--effective", "2026-01-01T00:00:00Z")
+    archive.ok("keys", "revoke", key_id, "--reason", "laptop stolen", "--effective", "2026-01-01T00:00:00Z")
     assert archive.verify_codes() == {"key-revoked"}
 
 

@@ -66,8 +66,17 @@ def test_jcs_idempotent_and_pretty_round_trip(value):
 # -- strict JSON -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "raw",
-    [b'{"a":1,"a":2}', b'{"a":1.5}', b"NaN", b'{"a":Infinity}', b"\xff\xfe{}", b"[" * 100 + b"]" * 100,
-     b"[" * 100000 + b"]" * 100000, b"{", b""],
+    [
+        b'{"a":1,"a":2}',
+        b'{"a":1.5}',
+        b"NaN",
+        b'{"a":Infinity}',
+        b"\xff\xfe{}",
+        b"[" * 100 + b"]" * 100,
+        b"[" * 100000 + b"]" * 100000,
+        b"{",
+        b"",
+    ],
     ids=["duplicate", "float", "nan", "infinity", "not-utf8", "deep", "very-deep", "truncated", "empty"],
 )
 def test_load_strict_rejects(raw):
@@ -77,8 +86,26 @@ def test_load_strict_rejects(raw):
 
 # -- text digest ---------------------------------------------------------------------------------
 text_alphabet = st.sampled_from(
-    ["a", " ", "\n", "\r", "\r\n", "e\u0301", "\u00e9", "\u0642", "\u064e", "\u0651", "\ufeff",
-     "\u1100", "\u1161", "\u11a8", "\u0b47", "\u0b3e", "\u00a0", "x"]
+    [
+        "a",
+        " ",
+        "\n",
+        "\r",
+        "\r\n",
+        "e\u0301",
+        "\u00e9",
+        "\u0642",
+        "\u064e",
+        "\u0651",
+        "\ufeff",
+        "\u1100",
+        "\u1161",
+        "\u11a8",
+        "\u0b47",
+        "\u0b3e",
+        "\u00a0",
+        "x",
+    ]
 )
 
 
@@ -91,8 +118,9 @@ def test_streamed_text_digest_equals_whole_text_definition(parts, sizes):
     for chunk in iter(lambda: stream.read(1 << 20), b""):
         t.update(chunk)
     expected = hashlib.sha256(
-        unicodedata.normalize("NFC", "".join(parts).removeprefix("\ufeff").replace("\r\n", "\n")
-                              .replace("\r", "\n")).encode()
+        unicodedata.normalize(
+            "NFC", "".join(parts).removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+        ).encode()
     ).hexdigest()
     assert t.result() == text_sha256(data) == expected
 
@@ -117,9 +145,15 @@ def test_streamed_digests_match_hashlib(data, sizes):
 
 @pytest.mark.parametrize(
     ("first", "name", "expected"),
-    [(b"%PDF-1.7", "x", "application/pdf"), (b"\x89PNG\r\n\x1a\n", None, "image/png"),
-     (b"\xff\xd8\xff\xe0", "a.txt", "image/jpeg"), (b"  <!DOCTYPE html>", None, "text/html"),
-     (b"hello", "notes.txt", "text/plain"), (b"hello", "page.html", "text/html"), (b"??", None, None)],
+    [
+        (b"%PDF-1.7", "x", "application/pdf"),
+        (b"\x89PNG\r\n\x1a\n", None, "image/png"),
+        (b"\xff\xd8\xff\xe0", "a.txt", "image/jpeg"),
+        (b"  <!DOCTYPE html>", None, "text/html"),
+        (b"hello", "notes.txt", "text/plain"),
+        (b"hello", "page.html", "text/html"),
+        (b"??", None, None),
+    ],
 )
 def test_sniff(first, name, expected):
     assert sniff(first, name) == expected
@@ -154,10 +188,13 @@ def test_formats_are_checked():
 # -- WARC reader -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("record", "needle"),
-    [(b"HTTP/1.1 200 OK\r\n\r\n", "not a WARC"), (b"WARC/1.1\r\nContent-Length: -5\r\n\r\n", "Content-Length"),
-     (b"WARC/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", "Content-Length"),
-     (b"WARC/1.1\r\nContent-Length: 10\r\n\r\nabc", "truncated"),
-     (b"WARC/1.1\r\nbad line\r\nContent-Length: 0\r\n\r\n\r\n\r\n", "malformed")],
+    [
+        (b"HTTP/1.1 200 OK\r\n\r\n", "not a WARC"),
+        (b"WARC/1.1\r\nContent-Length: -5\r\n\r\n", "Content-Length"),
+        (b"WARC/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", "Content-Length"),
+        (b"WARC/1.1\r\nContent-Length: 10\r\n\r\nabc", "truncated"),
+        (b"WARC/1.1\r\nbad line\r\nContent-Length: 0\r\n\r\n\r\n\r\n", "malformed"),
+    ],
 )
 def test_reader_rejects_hostile_records(record, needle):
     import gzip
@@ -176,8 +213,15 @@ def test_reader_bounds_a_gzip_bomb():
 
 
 def test_error_hierarchy():
-    for cls in (errors.ArchiveNotFound, errors.ArchiveExists, errors.InvalidInput, errors.KeyUnavailable,
-                errors.ArchiveLocked, errors.StoreError, errors.CorruptArchive):
+    for cls in (
+        errors.ArchiveNotFound,
+        errors.ArchiveExists,
+        errors.InvalidInput,
+        errors.KeyUnavailable,
+        errors.ArchiveLocked,
+        errors.StoreError,
+        errors.CorruptArchive,
+    ):
         assert issubclass(cls, errors.ArchiverError)
     assert issubclass(errors.DocumentNotFound, errors.InvalidInput)
 
