@@ -9,8 +9,9 @@ import codecs
 import hashlib
 import mimetypes
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
+from .redaction import TokenTreeBuilder
 from .textdigest import TextDigester
 
 CHUNK = 1 << 20
@@ -45,6 +46,7 @@ class Digests:
     media_type: str
     charset: str | None
     text_sha256: str | None
+    redactable: dict[str, Any] | None = None
 
 
 def sniff(first: bytes, filename: str | None) -> str | None:
@@ -75,11 +77,13 @@ def digest_stream(
     filename: str | None,
     media_type: str | None = None,
     charset: str | None = None,
+    tree_seed: bytes | None = None,
 ) -> Digests:
     """Read ``stream`` to its end once, computing everything a manifest's ``content`` needs.
 
     ``media_type`` and ``charset`` are the archivist's declarations and win
-    over detection. Undeclared content that decodes as UTF-8 without NUL is
+    over detection. With ``tree_seed``, text also gets its redaction token
+    tree (``redaction.py``). Undeclared content that decodes as UTF-8 without NUL is
     ``text/plain``; otherwise ``application/octet-stream``.
 
     Raises:
@@ -94,8 +98,10 @@ def digest_stream(
     first = stream.read(CHUNK)
     detected = media_type or sniff(first, filename)
     text: TextDigester | None = None
+    tree: TokenTreeBuilder | None = None
     if detected is None or is_textual(detected):
-        text = TextDigester(charset or "utf-8")
+        tree = TokenTreeBuilder(tree_seed) if tree_seed is not None else None
+        text = TextDigester(charset or "utf-8", tree.feed if tree is not None else None)
     chunk = first
     while chunk:
         size += len(chunk)
@@ -116,4 +122,5 @@ def digest_stream(
         media_type=detected,
         charset=(charset or "utf-8").lower() if text_digest is not None else None,
         text_sha256=text_digest,
+        redactable=tree.finish() if tree is not None and text_digest is not None else None,
     )

@@ -17,7 +17,7 @@ from typing import Any
 from .errors import CorruptArchive, DocumentNotFound, InvalidInput
 from .manifest import Event
 
-INDEX_FORMAT = "1"
+INDEX_FORMAT = "2"
 
 _COLUMNS = (
     "document_id",
@@ -42,32 +42,29 @@ _COLUMNS = (
     "content_offset",
     "content_length",
     "content_record_id",
+    "meta_warc_file",
+    "meta_offset",
 )
 
+_INTEGER_COLUMNS = frozenset(
+    {"sequence", "size", "offset", "length", "content_offset", "content_length", "meta_offset"}
+)
+_COLUMN_DEFS = ", ".join(f"{c} {'INTEGER' if c in _INTEGER_COLUMNS else 'TEXT'}" for c in _COLUMNS)
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS events(
-  {
-    ", ".join(
-        c
-        + (
-            " INTEGER"
-            if c in ("sequence", "size", "offset", "length", "content_offset", "content_length")
-            else " TEXT"
-        )
-        for c in _COLUMNS
-    )
-},
-  PRIMARY KEY(document_id, sequence)
-);
+CREATE TABLE IF NOT EXISTS events({_COLUMN_DEFS}, PRIMARY KEY(document_id, sequence));
 CREATE INDEX IF NOT EXISTS events_sha256 ON events(sha256);
 """
 
 Row = tuple[Any, ...]
 
 
-def row_of(event: Event) -> Row:
-    """The index row an event implies: the single definition of the index's content."""
+def row_of(event: Event, meta: tuple[str, int] | None) -> Row:
+    """The index row an event implies: the single definition of the index's content.
+
+    ``meta`` is where the event's manifest was found as a WARC metadata record
+    (a lookup hint, checked whenever it is used).
+    """
     c = event.content
     s = event.storage
     ref = event.content_ref
@@ -96,6 +93,8 @@ def row_of(event: Event) -> Row:
         ref["offset"],
         ref["length"],
         ref["record_id"],
+        meta[0] if meta else None,
+        meta[1] if meta else None,
     )
 
 
@@ -125,6 +124,8 @@ class EventRow:
     content_offset: int
     content_length: int
     content_record_id: str
+    meta_warc_file: str | None
+    meta_offset: int | None
 
 
 class Index:
@@ -163,11 +164,14 @@ class Index:
         self.conn.close()
 
     # -- writing ---------------------------------------------------------------
-    def add(self, events: Iterable[Event]) -> None:
+    def add(self, events: Iterable[tuple[Event, tuple[str, int] | None]]) -> None:
         """Insert rows in one transaction."""
         marks = ",".join("?" * len(_COLUMNS))
         with self.transaction():
-            self.conn.executemany(f"INSERT INTO events VALUES({marks})", [row_of(e) for e in events])
+            self.conn.executemany(
+                f"INSERT INTO events VALUES({marks})",
+                [row_of(e, m) for e, m in events],
+            )
 
     @contextlib.contextmanager
     def transaction(self) -> Any:
@@ -181,13 +185,13 @@ class Index:
         self.conn.execute("COMMIT")
 
     @staticmethod
-    def rebuild(path: Path, events: Iterable[Event]) -> int:
+    def rebuild(path: Path, events: Iterable[tuple[Event, tuple[str, int] | None]]) -> int:
         """Write a fresh index from ``events`` and swap it in atomically. Returns the row count."""
         tmp = path.with_name(path.name + ".rebuild")
         for p in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
             p.unlink(missing_ok=True)
         idx = Index.open(tmp, create=True)
-        rows = [row_of(e) for e in events]
+        rows = [row_of(e, m) for e, m in events]
         marks = ",".join("?" * len(_COLUMNS))
         with idx.transaction():
             idx.conn.executemany(f"INSERT INTO events VALUES({marks})", rows)
@@ -227,7 +231,9 @@ class Index:
 
     def first_with_content(self, sha256: str) -> EventRow | None:
         """The earliest event whose bytes have this digest (for revisit records)."""
-        rows = self._rows("sha256 = ? AND record_type = 'resource' ORDER BY time LIMIT 1", (sha256,))
+        rows = self._rows(
+            "sha256 = ? AND record_type IN ('resource', 'conversion') ORDER BY time LIMIT 1", (sha256,)
+        )
         return rows[0] if rows else None
 
     def same_source_current(self, sha256: str, url: str | None, filename: str | None) -> EventRow | None:

@@ -30,24 +30,20 @@ import stat
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from .__version__ import TOOL_NAME, __version__
 from .archive import Archive
-from .canonical import pretty_bytes
-from .digests import Digests, digest_stream
+from .commit import WriteTransaction
 from .errors import InvalidInput
-from .fsutil import atomic_write, fsync_dir
-from .index import Index
 from .keystore import SigningKey
-from .manifest import Event
 from .metadata import is_sidecar, merge, read_metadata_file, sidecar_for
-from .signing import make_signature
+from .sealing import seal_and_queue
+from .storing import digest_version, store_version
 from .timeutil import format_time
-from .warcstore import WarcWriter
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,166 +207,78 @@ def ingest(
         InvalidInput: a source became unreadable or changed while being read.
         StoreError: writing failed (disk full, I/O error); nothing was kept.
     """
-    layout = archive.layout
-    with archive.writer_lock(wait_seconds):
-        if not layout.index.exists():
-            from .reindex import reindex_locked
-
-            reindex_locked(archive)
-        index = Index.open(layout.index)
-        writer = WarcWriter(layout, archive.archive_id, archive.info.rotation_bytes)
-        written: list[Path] = []
-        try:
-            pending = _write_records(archive, index, writer, sources, key)
-            writer.sync()
-            dirs: set[Path] = set()
-            for event, data in pending:
-                path = layout.root / event.path
-                if not path.parent.is_dir():
-                    path.parent.mkdir(parents=True)
-                    dirs.add(path.parent.parent)
-                atomic_write(path, data, sync_dir=False)
-                written.append(path)
-                dirs.add(path.parent)
-            for d in sorted(dirs):
-                fsync_dir(d)
-            index.add(e for e, _ in pending)
-        except BaseException:
-            writer.rollback()
-            for path in written:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-            raise
-        finally:
-            writer.close()
-            index.close()
+    with WriteTransaction(archive, wait_seconds) as tx:
+        batch: dict[str, dict[str, Any]] = {}
+        for src in sources:
+            _capture(tx, src, key, batch)
     return [
         Ingested(
             document_id=e.document_id,
             sequence=e.sequence,
             revisit=e.storage["record_type"] == "revisit",
-            source=src,
+            source=src.display,
             sha256=e.content["sha256"],
             manifest=e.path,
         )
-        for (e, _), src in zip(pending, (s.display for s in sources), strict=True)
+        for (e, _, _), src in zip(tx.events, sources, strict=True)
     ]
 
 
-def _open_source(src: Source) -> IO[bytes]:
-    try:
-        fd = os.open(src.path, os.O_RDONLY)
-        return os.fdopen(fd, "rb", buffering=0)
-    except OSError as e:
-        raise InvalidInput(f"{src.display}: cannot read ({e.strerror})") from e
-
-
-def _write_records(
-    archive: Archive, index: Index, writer: WarcWriter, sources: list[Source], key: SigningKey
-) -> list[tuple[Event, bytes]]:
-    layout = archive.layout
-    pending: list[tuple[Event, bytes]] = []
-    # Within one batch the index does not know the new events yet.
-    batch_content: dict[str, dict[str, Any]] = {}
-    batch_current: dict[tuple[str, str | None, str | None], Event] = {}
-    actor = {"key_id": key.key_id, "name": key.name, "role": "archivist"}
-    for src in sources:
-        md = src.metadata
+def _opener(src: Source) -> Callable[[], IO[bytes]]:
+    def open_source() -> IO[bytes]:
         try:
-            with _open_source(src) as fh:
-                digests = digest_stream(
-                    fh, filename=src.filename, media_type=md.get("media_type"), charset=md.get("charset")
-                )
-        except LookupError:
-            raise InvalidInput(f"{src.display}: unknown charset {md.get('charset')!r}") from None
+            fd = os.open(src.path, os.O_RDONLY)
+            return os.fdopen(fd, "rb", buffering=0)
         except OSError as e:
             raise InvalidInput(f"{src.display}: cannot read ({e.strerror})") from e
-        now = format_time(archive.clock())
-        url = md.get("url")
-        same_key = (digests.sha256, url, None if url else src.filename)
-        previous: Event | None = batch_current.get(same_key)
-        prev_row = None
-        if previous is None and (url or src.filename):
-            prev_row = index.same_source_current(digests.sha256, url, src.filename)
-        if previous is not None:
-            doc_id, seq, prev_digest = previous.document_id, previous.sequence + 1, previous.digest
-        elif prev_row is not None:
-            doc_id, seq, prev_digest = prev_row.document_id, prev_row.sequence + 1, prev_row.manifest_digest
-        else:
-            doc_id, seq, prev_digest = uuid.uuid4().hex, 0, None
-        target_uri = url or f"urn:archiver:document:{doc_id}"
-        content_ref = batch_content.get(digests.sha256)
-        if content_ref is None:
-            row = index.first_with_content(digests.sha256)
-            if row is not None:
-                content_ref = {
-                    "warc_file": row.warc_file,
-                    "offset": row.offset,
-                    "length": row.length,
-                    "record_id": row.record_id,
-                    "uri": row.url or f"urn:archiver:document:{row.document_id}",
-                    "date": row.time,
-                }
-        if content_ref is not None:
-            rec = writer.write_revisit(
-                refers_to_id=content_ref["record_id"],
-                refers_to_uri=content_ref["uri"],
-                refers_to_date=content_ref["date"],
-                sha256_raw=bytes.fromhex(digests.sha256),
-                target_uri=target_uri,
-                date=now,
-            )
-            storage = {
-                **rec.to_json(),
-                "record_type": "revisit",
-                "block_digest": rec.block_digest,
-                "refers_to": {k: content_ref[k] for k in ("warc_file", "offset", "length", "record_id")},
-            }
-        else:
-            with _open_source(src) as fh:
-                rec, copied = writer.write_resource(
-                    source=fh,
-                    size=digests.size,
-                    sha256_raw=bytes.fromhex(digests.sha256),
-                    target_uri=target_uri,
-                    date=now,
-                    media_type=_warc_content_type(digests),
-                )
-            if copied != digests.sha256:
-                raise InvalidInput(f"{src.display}: file changed while it was being ingested")
-            storage = {**rec.to_json(), "record_type": "resource", "block_digest": rec.block_digest}
-            batch_content[digests.sha256] = {**rec.to_json(), "uri": target_uri, "date": now}
-        manifest = _capture_manifest(archive, doc_id, seq, prev_digest, now, actor, digests, src, storage)
-        manifest["signatures"] = [make_signature(manifest, key.private, "archivist")]
-        data = pretty_bytes(manifest)
-        writer.write_metadata(
-            manifest=data,
-            concurrent_to=rec.record_id,
-            target_uri=f"urn:archiver:event:{doc_id}/{seq}",
-            date=now,
-        )
-        event = Event.parse(data, layout.relative(layout.event_file(doc_id, seq)))
-        pending.append((event, data))
-        batch_current[same_key] = event
-    return pending
+
+    return open_source
 
 
-def _warc_content_type(d: Digests) -> str:
-    return f"{d.media_type}; charset={d.charset}" if d.charset else d.media_type
-
-
-def _capture_manifest(
-    archive: Archive,
-    doc_id: str,
-    seq: int,
-    previous: str | None,
-    now: str,
-    actor: dict[str, str],
-    d: Digests,
-    src: Source,
-    storage: dict[str, Any],
-) -> dict[str, Any]:
-    return {
+def _capture(tx: WriteTransaction, src: Source, key: SigningKey, batch: dict[str, dict[str, Any]]) -> None:
+    archive = tx.archive
+    md = src.metadata
+    now = format_time(archive.clock())
+    url = md.get("url")
+    d, seed = digest_version(
+        _opener(src),
+        display=src.display,
+        filename=src.filename,
+        media_type=md.get("media_type"),
+        charset=md.get("charset"),
+    )
+    # Re-capture: the same bytes as the current version of a document from the same source.
+    previous = None
+    for event, _, _ in reversed(tx.events):
+        if (
+            event.content["sha256"] == d.sha256
+            and event.metadata.get("url") == url
+            and (url is not None or event.filename == src.filename)
+            and tx.latest(event.document_id) is event
+        ):
+            previous = (event.document_id, event.sequence + 1, event.digest)
+            break
+    if previous is None and (url or src.filename):
+        row = tx.index.same_source_current(d.sha256, url, src.filename)
+        if row is not None and tx.latest(row.document_id) is None:
+            previous = (row.document_id, row.sequence + 1, row.manifest_digest)
+    doc_id, seq, prev_digest = previous or (uuid.uuid4().hex, 0, None)
+    target_uri = url or f"urn:archiver:document:{doc_id}"
+    stored = store_version(
+        tx,
+        _opener(src),
+        d,
+        seed,
+        display=src.display,
+        language=md.get("language"),
+        record_type="resource",
+        refers_to=None,
+        target_uri=target_uri,
+        date=now,
+        batch=batch,
+    )
+    actor = {"key_id": key.key_id, "name": key.name, "role": "archivist"}
+    manifest: dict[str, Any] = {
         "format": "archiver/manifest/1",
         "archive_id": archive.archive_id,
         "document_id": doc_id,
@@ -379,24 +287,17 @@ def _capture_manifest(
         "time": now,
         "actor": actor,
         "reason": None,
-        "previous": previous,
-        "content": {
-            "size": d.size,
-            "sha256": d.sha256,
-            "sha512": d.sha512,
-            "media_type": d.media_type,
-            "charset": d.charset,
-            "language": src.metadata.get("language"),
-            "text_sha256": d.text_sha256,
-        },
-        "source": {"filename": src.filename, "metadata": src.metadata},
+        "previous": prev_digest,
+        "content": stored.content,
+        "source": {"filename": src.filename, "metadata": md},
         "capture": {
             "captured_at": now,
             "tool": {"name": TOOL_NAME, "version": __version__},
-            "operator": actor["name"],
+            "operator": key.name,
         },
-        "storage": storage,
+        "storage": stored.storage,
     }
+    seal_and_queue(tx, manifest, key, "archivist", stored.record_id, concurrent=True)
 
 
 def remove_spool(paths: list[Path]) -> None:

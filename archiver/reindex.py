@@ -6,6 +6,7 @@ from .archive import Archive
 from .index import Index
 from .layout import EVENT_NAME
 from .manifest import Event, ManifestError
+from .warcscan import manifest_positions
 
 
 def load_valid_events(archive: Archive) -> tuple[list[Event], int]:
@@ -37,9 +38,13 @@ def load_valid_events(archive: Archive) -> tuple[list[Event], int]:
 
 
 def reindex_locked(archive: Archive) -> tuple[int, int]:
-    """Rebuild the index; the caller holds the writer lock. Returns (rows, skipped files)."""
+    """Rebuild the index; the caller holds the writer lock. Returns (rows, skipped files).
+
+    Reads every WARC file once, to find where each manifest's WARC copy is.
+    """
     events, skipped = load_valid_events(archive)
-    return Index.rebuild(archive.layout.index, events), skipped
+    where = manifest_positions(archive.layout.warc_files())
+    return Index.rebuild(archive.layout.index, [(e, where.get(e.digest)) for e in events]), skipped
 
 
 def reindex(archive: Archive, wait_seconds: float = 0.0) -> tuple[int, int]:

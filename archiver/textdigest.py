@@ -19,6 +19,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import unicodedata
+from collections.abc import Callable
 
 MAX_PENDING = 1 << 22  # characters held back while waiting for a safe cut
 
@@ -26,7 +27,9 @@ MAX_PENDING = 1 << 22  # characters held back while waiting for a safe cut
 class TextDigester:
     """Feed bytes; ``result()`` is the hex digest, or None if the bytes are not text."""
 
-    def __init__(self, encoding: str) -> None:
+    def __init__(self, encoding: str, on_text: Callable[[str], None] | None = None) -> None:
+        """``on_text`` receives the decoded text as it streams (before normalisation)."""
+        self._on_text = on_text
         self._decoder = codecs.getincrementaldecoder(encoding)("strict")
         self._hash = hashlib.sha256()
         self._pending = ""
@@ -42,6 +45,8 @@ class TextDigester:
         except (UnicodeDecodeError, ValueError):
             self.failed = True
             return
+        if self._on_text is not None and text:
+            self._on_text(text)
         self._push(text, final=False)
 
     def _push(self, text: str, *, final: bool) -> bool:
@@ -88,6 +93,8 @@ class TextDigester:
         except (UnicodeDecodeError, ValueError):
             self.failed = True
             return None
+        if self._on_text is not None and tail:
+            self._on_text(tail)
         if not self._push(tail, final=True):
             return None
         return self._hash.hexdigest()

@@ -9,14 +9,17 @@ Steps (numbered as in docs/format.md, "Verifying an archive"):
    valid Ed25519 over the canonical form, not after the key's revocation;
    the actor must be among the signers.
 4. Check each document's chain: sequences 0..n-1, ``previous`` naming the
-   digest of the prior manifest file, no two events with one predecessor.
-5. Read the WARC records each event names (its own record, the record holding
-   its bytes, and the ``metadata`` record right after its own): present,
-   well-formed, WARC digest right, headers agreeing with the manifest, bytes
-   agreeing with the manifest's size and digests (SHA-256, SHA-512, text).
-6. Full verification also reads every WARC file from end to end: every record
-   must be accounted for by a manifest (``record-orphan``), every byte must
-   parse (``warc-invalid``: a torn tail is reported at its offset).
+   digest of the prior manifest file, no two events with one predecessor;
+   then, on an intact chain, custody and time (``custody.py``).
+5. Read the WARC records each event names: its content record (or revisit
+   and the record it revisits), the sealed seed, the diff and redaction
+   proof, and the ``metadata`` record carrying the manifest: present,
+   well-formed, WARC digest right, headers and bytes agreeing with the
+   manifest (size, SHA-256, SHA-512, text digest, token tree); redaction
+   proofs checked both without and with the original.
+6. Full verification also reads every WARC file from end to end: every
+   record must be accounted for by a manifest (``record-orphan``), every
+   byte must parse (``warc-invalid``: a torn tail is reported at its offset).
 7. Compare the derived index with what the manifests imply (``index-stale``).
 
 It never stops at the first problem; each problem carries its code, the
@@ -26,46 +29,31 @@ document, the event and the file.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
 from .__version__ import __version__
 from .archive import Archive
+from .custody import replay
 from .errors import CorruptArchive, DocumentNotFound, InvalidInput
-from .index import Index, row_of
+from .index import Index, Row, row_of
 from .layout import EVENT_NAME, Layout
 from .manifest import ACTION_ROLES, Event, ManifestError
 from .problems import Counts, Problem, ProblemCode, Report
-from .textdigest import TextDigester
+from .redaction import MAX_REDACT_TEXT, check_proof, decode
 from .timeutil import format_time
-from .warcread import RecordReader, WarcFormatError, next_member_offset
-from .warcstore import warc_digest
+from .warcscan import RecordInfo, TextCheck, read_block, read_record, scan_file
+from .warcstore import MANIFEST_CONTENT_TYPE, warc_digest
 
 Pos = tuple[str, int]  # (warc file name, offset)
+MAX_ATTACHMENT = 64 << 20  # diffs and proofs are read whole; nothing legitimate is larger
 
 
-@dataclass(slots=True)
-class RecordInfo:
-    """What was found at one WARC position."""
-
-    error: str | None = None
-    record_type: str | None = None
-    record_id: str | None = None
-    date: str | None = None
-    length: int = 0
-    header_block_digest: str | None = None
-    header_payload_digest: str | None = None
-    refers_to: str | None = None
-    concurrent_to: str | None = None
-    size: int = 0
-    sha256: bytes = b""
-    sha512: bytes = b""
-    text_sha256: str | None = None
+def _pos(ref: dict[str, Any]) -> Pos:
+    return (str(ref["warc_file"]), int(ref["offset"]))
 
 
 class _Verifier:
@@ -73,14 +61,14 @@ class _Verifier:
         self.archive = archive
         self.layout: Layout = archive.layout
         self.documents = documents
+        self.full = documents is None
         self.problems: list[Problem] = []
         self.counts = Counts()
         self.records: dict[Pos, RecordInfo] = {}
-        # positions whose content must also get a text digest, with the charset
-        self.want_text: dict[Pos, str] = {}
-        # positions named by manifests that are themselves invalid (already reported):
-        # not reported again as orphans
-        self.claimed: set[Pos] = set()
+        self.texts: dict[Pos, TextCheck] = {}
+        self.claimed: set[Pos] = set()  # named by invalid manifests: not orphans
+        self.manifest_at: dict[str, Pos] = {}  # manifest id -> metadata record carrying it
+        self.now = archive.clock()
 
     def add(
         self,
@@ -93,7 +81,7 @@ class _Verifier:
     ) -> None:
         self.problems.append(Problem(code=code, message=message, document=document, event=event, file=file))
 
-    # -- steps 1-4 ---------------------------------------------------------------
+    # -- steps 1-3 ------------------------------------------------------------------------------
     def load_events(self) -> dict[str, list[Event]]:
         by_doc: dict[str, list[Event]] = defaultdict(list)
         for path in self.layout.event_files():
@@ -104,33 +92,21 @@ class _Verifier:
             if self.documents is not None and doc_hint not in self.documents:
                 continue
             if m is None or path.parent.name != path.name[:2] or path.parent.parent != self.layout.events:
-                if path.name.startswith("."):
-                    continue  # an interrupted atomic write's temporary file
-                self.add(ProblemCode.SCHEMA_INVALID, "unexpected file in manifests/events/", file=rel)
+                if not path.name.startswith("."):  # dot files: an interrupted atomic write
+                    self.add(ProblemCode.SCHEMA_INVALID, "unexpected file in manifests/events/", file=rel)
                 continue
+            where: dict[str, Any] = {"document": doc_hint, "event": seq_hint, "file": rel}
             if path.is_symlink():
-                self.add(
-                    ProblemCode.SCHEMA_INVALID,
-                    "manifest is a symbolic link",
-                    document=doc_hint,
-                    event=seq_hint,
-                    file=rel,
-                )
+                self.add(ProblemCode.SCHEMA_INVALID, "manifest is a symbolic link", **where)
                 continue
             try:
                 data = path.read_bytes()
                 event = Event.parse(data, rel)
             except OSError as e:
-                self.add(
-                    ProblemCode.RECORD_MISSING,
-                    f"manifest unreadable: {e.strerror}",
-                    document=doc_hint,
-                    event=seq_hint,
-                    file=rel,
-                )
+                self.add(ProblemCode.RECORD_MISSING, f"manifest unreadable: {e.strerror}", **where)
                 continue
             except ManifestError as e:
-                self.add(e.code, str(e), document=doc_hint, event=seq_hint, file=rel)
+                self.add(e.code, str(e), **where)
                 self.claimed |= _claimed_positions(data)
                 continue
             self.counts.events += 1
@@ -138,17 +114,14 @@ class _Verifier:
                 self.add(
                     ProblemCode.SCHEMA_INVALID,
                     f"manifest belongs to archive {event.raw['archive_id']}",
-                    document=doc_hint,
-                    event=seq_hint,
-                    file=rel,
+                    **where,
                 )
                 continue
-            assert doc_hint is not None and seq_hint is not None  # the name matched EVENT_NAME
             if event.document_id != doc_hint or event.sequence != seq_hint:
                 self.add(
                     ProblemCode.CHAIN_BROKEN,
-                    f"file name says {doc_hint[:12]}/{seq_hint} but the manifest says "
-                    f"{event.document_id[:12]}/{event.sequence}",
+                    f"file name says {doc_hint}/{seq_hint} but the manifest says "
+                    f"{event.document_id}/{event.sequence}",
                     document=event.document_id,
                     event=event.sequence,
                     file=rel,
@@ -158,11 +131,9 @@ class _Verifier:
         return by_doc
 
     def check_signatures(self, event: Event) -> None:
-        trust = self.trust
-        for code, msg in trust.check_signatures(event.raw, event.time, ACTION_ROLES[event.action]):
+        for code, msg in self.trust.check_signatures(event.raw, event.time, ACTION_ROLES[event.action]):
             self.add(code, msg, document=event.document_id, event=event.sequence, file=event.path)
-        signers = {s["key_id"] for s in event.raw["signatures"]}
-        if event.raw["actor"]["key_id"] not in signers:
+        if event.raw["actor"]["key_id"] not in {s["key_id"] for s in event.raw["signatures"]}:
             self.add(
                 ProblemCode.SIGNATURE_INVALID,
                 "the event's actor did not sign it",
@@ -171,13 +142,17 @@ class _Verifier:
                 file=event.path,
             )
 
-    def check_chain(self, doc: str, events: list[Event]) -> list[Event]:
+    # -- step 4 -----------------------------------------------------------------------------------
+    def check_chain(self, doc: str, events: list[Event]) -> bool:
+        """Report chain problems; True when the chain is intact."""
         events.sort(key=lambda e: (e.sequence, e.path))
+        intact = True
         by_prev: dict[str | None, list[Event]] = defaultdict(list)
         for e in events:
             by_prev[e.previous].append(e)
         for prev, claimants in by_prev.items():
             if len(claimants) > 1:
+                intact = False
                 seqs = ", ".join(str(e.sequence) for e in claimants)
                 self.add(
                     ProblemCode.CHAIN_FORK,
@@ -195,9 +170,9 @@ class _Verifier:
                     event=e.sequence,
                     file=e.path,
                 )
-                break
+                return False
             expected = None if i == 0 else events[i - 1].digest
-            if e.previous != expected:
+            if e.previous != expected and intact:
                 self.add(
                     ProblemCode.CHAIN_BROKEN,
                     f"previous is {e.previous}, expected {expected}",
@@ -205,129 +180,89 @@ class _Verifier:
                     event=e.sequence,
                     file=e.path,
                 )
-        return events
+                intact = False
+        return intact
 
-    # -- steps 5-6: WARC records ---------------------------------------------------
-    def _open_warc(self, name: str) -> BinaryIO | None:
-        path = self.layout.store / name
-        if path.is_symlink() or not path.is_file():
-            return None
-        return open(path, "rb")
+    def check_custody(self, doc: str, events: list[Event]) -> None:
+        archivists = frozenset(k for k, v in self.trust.keys.items() if v.role == "archivist")
+        _, found = replay([e.raw for e in events], [e.digest for e in events], archivists, self.now)
+        for seq, (code, msg) in found:
+            self.add(code, msg, document=doc, event=seq, file=events[seq].path)
 
-    def read_at(
-        self, f: BinaryIO, name: str, offset: int, pending: bytes | None = None
-    ) -> tuple[RecordInfo, RecordReader | None]:
-        info = RecordInfo()
-        reader: RecordReader | None = None
-        try:
-            reader = RecordReader(f, offset, pending)
-            h = reader.headers
-            info.record_type = h.get("warc-type")
-            info.record_id = h.get("warc-record-id")
-            info.date = h.get("warc-date")
-            info.header_block_digest = h.get("warc-block-digest")
-            info.header_payload_digest = h.get("warc-payload-digest")
-            info.refers_to = h.get("warc-refers-to")
-            info.concurrent_to = h.get("warc-concurrent-to")
-            h256 = hashlib.sha256()
-            h512 = hashlib.sha512()
-            charset = self.want_text.get((name, offset))
-            text = TextDigester(charset) if charset else None
-            for chunk in reader.block():
-                info.size += len(chunk)
-                h256.update(chunk)
-                h512.update(chunk)
-                if text is not None:
-                    text.update(chunk)
-            info.sha256 = h256.digest()
-            info.sha512 = h512.digest()
-            info.text_sha256 = text.result() if text is not None else None
-            info.length = reader.compressed_length
+    # -- steps 5-6: WARC records ------------------------------------------------------------------
+    def record(self, pos: Pos) -> RecordInfo | None:
+        """The record at a position: from the full scan, or read now (documents scope)."""
+        if pos not in self.records:
+            path = self.layout.store / pos[0]
+            if path.is_symlink() or not path.is_file() or pos[1] >= path.stat().st_size:
+                return None
+            with open(path, "rb") as f:
+                self.records[pos] = read_record(f, pos[1], text=self.texts.get(pos))[0]
+                self.count(self.records[pos])
+        return self.records[pos]
+
+    def count(self, info: RecordInfo) -> None:
+        if info.error is None:
             self.counts.records += 1
             self.counts.bytes += info.size
-        except WarcFormatError as e:
-            info.error = str(e)
-        except (OSError, LookupError) as e:
-            info.error = f"unreadable: {e}"
-        return info, reader
 
-    def scan_file(self, name: str, expected: list[int]) -> None:
-        """Read a whole WARC file, member after member (step 6)."""
-        f = self._open_warc(name)
-        if f is None:
-            return
-        with f:
-            size = f.seek(0, 2)
-            offset = 0
-            pending: bytes | None = None
-            resync = sorted(expected)
-            while offset < size:
-                info, reader = self.read_at(f, name, offset, pending)
-                self.records[(name, offset)] = info
-                if info.error is None and reader is not None:
-                    pending = reader.leftover
-                    offset += reader.compressed_length
-                    continue
-                pending = None
-                later = [o for o in resync if o > offset]
-                nxt = later[0] if later else next_member_offset(f, offset + 1, size)
-                if nxt is None:
-                    break
-                offset = nxt
+    def scan_all(self, expected: dict[str, list[int]]) -> None:
+        for path in self.layout.warc_files():
+            texts = {off: t for (name, off), t in self.texts.items() if name == path.name}
+            for offset, info in scan_file(path, expected.get(path.name, []), texts):
+                self.records[(path.name, offset)] = info
+                self.count(info)
+                if (
+                    info.error is None
+                    and info.record_type == "metadata"
+                    and (info.content_type == MANIFEST_CONTENT_TYPE)
+                ):
+                    self.manifest_at.setdefault("sha256:" + info.sha256.hex(), (path.name, offset))
 
-    def record(self, name: str, offset: int) -> RecordInfo | None:
-        """The record at a position: from the full scan, or read now."""
-        pos = (name, offset)
-        if pos not in self.records:
-            f = self._open_warc(name)
-            if f is None:
-                return None
-            with f:
-                if offset >= f.seek(0, 2):
-                    return None
-                self.records[pos] = self.read_at(f, name, offset)[0]
-        return self.records[pos]
+    def fetch(self, e: Event, pos: Pos, what: str, record_id: str) -> RecordInfo | None:
+        """A record a manifest names, with the checks common to all of them."""
+        where: dict[str, Any] = {
+            "document": e.document_id,
+            "event": e.sequence,
+            "file": f"store/{pos[0]}@{pos[1]}",
+        }
+        if not (self.layout.store / pos[0]).is_file():
+            self.add(ProblemCode.RECORD_MISSING, f"WARC file {pos[0]} is missing", **where)
+            return None
+        info = self.record(pos)
+        if info is None:
+            self.add(ProblemCode.RECORD_MISSING, f"no {what} record at offset {pos[1]}", **where)
+            return None
+        if info.error is not None:
+            self.add(ProblemCode.WARC_INVALID, f"{what} record unreadable: {info.error}", **where)
+            return None
+        if info.record_id != record_id:
+            self.add(
+                ProblemCode.RECORD_MISSING,
+                f"expected {what} record {record_id}, found {info.record_id}",
+                **where,
+            )
+            return None
+        if info.header_block_digest != warc_digest(info.sha256):
+            self.add(
+                ProblemCode.WARC_INVALID,
+                f"{what} record's WARC-Block-Digest {info.header_block_digest} does not match its "
+                f"block ({warc_digest(info.sha256)})",
+                **where,
+            )
+        return info
 
     def check_event_records(self, e: Event) -> set[Pos]:
         """Step 5 for one event; returns the positions it accounts for."""
-        s = e.storage
-        ref = e.content_ref
-        own: Pos = (s["warc_file"], s["offset"])
-        content_pos: Pos = (ref["warc_file"], ref["offset"])
-        meta_pos: Pos = (s["warc_file"], s["offset"] + s["length"])
-        where = {"document": e.document_id, "event": e.sequence}
+        s, ref = e.storage, e.content_ref
+        own, content_pos = _pos(s), _pos(ref)
 
         def problem(code: ProblemCode, msg: str, pos: Pos) -> None:
-            self.add(code, msg, file=f"store/{pos[0]}@{pos[1]}", **where)  # type: ignore[arg-type]
+            self.add(code, msg, document=e.document_id, event=e.sequence, file=f"store/{pos[0]}@{pos[1]}")
 
-        def fetch(pos: Pos, what: str, record_id: str) -> RecordInfo | None:
-            if not (self.layout.store / pos[0]).is_file():
-                problem(ProblemCode.RECORD_MISSING, f"WARC file {pos[0]} is missing", pos)
-                return None
-            info = self.record(*pos)
-            if info is None:
-                problem(ProblemCode.RECORD_MISSING, f"no {what} record at offset {pos[1]}", pos)
-                return None
-            if info.error is not None:
-                problem(ProblemCode.WARC_INVALID, f"{what} record unreadable: {info.error}", pos)
-                return None
-            if info.record_id != record_id:
-                problem(
-                    ProblemCode.RECORD_MISSING,
-                    f"expected {what} record {record_id}, found {info.record_id}",
-                    pos,
-                )
-                return None
-            if info.header_block_digest != warc_digest(info.sha256):
-                problem(
-                    ProblemCode.WARC_INVALID,
-                    f"{what} record's WARC-Block-Digest {info.header_block_digest} does not "
-                    f"match its block ({warc_digest(info.sha256)})",
-                    pos,
-                )
-            return info
-
-        own_info = fetch(own, s["record_type"], s["record_id"])
+        accounted = {own, content_pos}
+        writes_record = e.action in ("captured", "edited", "redacted")
+        own_info = self.fetch(e, own, s["record_type"], s["record_id"])
         if own_info is not None:
             if own_info.record_type != s["record_type"]:
                 problem(
@@ -341,7 +276,7 @@ class _Verifier:
                     f"record is {own_info.length} bytes, manifest says {s['length']}",
                     own,
                 )
-            if own_info.date != e.raw["time"]:
+            if writes_record and own_info.date != e.raw["time"]:
                 problem(
                     ProblemCode.WARC_INVALID,
                     f"WARC-Date {own_info.date} differs from the event time {e.raw['time']}",
@@ -350,8 +285,8 @@ class _Verifier:
             if own_info.header_block_digest != s["block_digest"]:
                 problem(
                     ProblemCode.CONTENT_MISMATCH,
-                    f"record's block digest {own_info.header_block_digest} differs from the "
-                    f"manifest's {s['block_digest']}",
+                    f"record's block digest {own_info.header_block_digest} "
+                    f"differs from the manifest's {s['block_digest']}",
                     own,
                 )
             if s["record_type"] == "revisit":
@@ -367,24 +302,107 @@ class _Verifier:
                         "revisit's WARC-Payload-Digest differs from the manifest's SHA-256",
                         own,
                     )
-        content = own_info if content_pos == own else fetch(content_pos, "content", ref["record_id"])
+        content = own_info if content_pos == own else self.fetch(e, content_pos, "content", ref["record_id"])
         if content is not None:
             self.check_content(e, content, content_pos)
-        meta = self.record(*meta_pos) if (self.layout.store / meta_pos[0]).is_file() else None
-        manifest_bytes = (self.layout.root / e.path).read_bytes()
+        for name, att in self.attachments(e):
+            accounted.add(_pos(att))
+            info = self.fetch(e, _pos(att), name, att["record_id"])
+            if info is not None and info.sha256.hex() != att["sha256"]:
+                problem(
+                    ProblemCode.CONTENT_MISMATCH,
+                    f"{name} record differs from the digest the manifest signed",
+                    _pos(att),
+                )
+        meta = self.find_manifest_record(e)
         if meta is None:
-            problem(ProblemCode.RECORD_MISSING, "no metadata record carrying this manifest", meta_pos)
-        elif meta.error is not None:
-            problem(ProblemCode.WARC_INVALID, f"metadata record unreadable: {meta.error}", meta_pos)
-        elif meta.record_type != "metadata" or meta.concurrent_to != s["record_id"]:
-            problem(ProblemCode.RECORD_MISSING, "no metadata record carrying this manifest", meta_pos)
-        elif meta.sha256 != hashlib.sha256(manifest_bytes).digest():
-            problem(
-                ProblemCode.CONTENT_MISMATCH,
-                "the manifest copy in the WARC differs from the manifest file",
-                meta_pos,
-            )
-        return {own, content_pos, meta_pos}
+            meta = self.damaged_manifest_record(e)
+            if meta is not None:
+                accounted.add(meta)
+            else:
+                self.add(
+                    ProblemCode.RECORD_MISSING,
+                    "no WARC metadata record carries this manifest",
+                    document=e.document_id,
+                    event=e.sequence,
+                    file=e.path,
+                )
+        else:
+            accounted.add(meta)
+            info = self.records[meta]
+            if s["record_id"] not in (info.concurrent_to, info.refers_to) and ref["record_id"] not in (
+                info.concurrent_to,
+                info.refers_to,
+            ):
+                problem(ProblemCode.WARC_INVALID, "the manifest's metadata record names another record", meta)
+        return accounted
+
+    def damaged_manifest_record(self, e: Event) -> Pos | None:
+        """Where this event's manifest copy should be, if a different or damaged one is there.
+
+        Reported precisely (``content-mismatch``: the copy differs from the file;
+        ``warc-invalid``: it is unreadable) rather than as missing plus orphan.
+        """
+        uri = f"urn:archiver:event:{e.document_id}/{e.sequence}"
+        candidates: list[Pos] = []
+        if self.full:
+            candidates = [p for p, i in self.records.items() if i.error is None and i.target_uri == uri]
+        if e.action in ("captured", "edited", "redacted"):
+            # a capture or edit writes its manifest copy right after its own records
+            last = e.storage.get("seed") or e.storage
+            candidates.append((str(last["warc_file"]), int(last["offset"]) + int(last["length"])))
+        where: dict[str, Any] = {"document": e.document_id, "event": e.sequence}
+        for pos in candidates:
+            info = self.record(pos)
+            if info is None:
+                continue
+            if info.error is not None:
+                self.add(
+                    ProblemCode.WARC_INVALID,
+                    f"manifest copy unreadable: {info.error}",
+                    file=f"store/{pos[0]}@{pos[1]}",
+                    **where,
+                )
+                return pos
+            if info.record_type == "metadata" and info.target_uri == uri:
+                self.add(
+                    ProblemCode.CONTENT_MISMATCH,
+                    "the manifest copy in the WARC differs from the manifest file",
+                    file=f"store/{pos[0]}@{pos[1]}",
+                    **where,
+                )
+                return pos
+        return None
+
+    @staticmethod
+    def attachments(e: Event) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        if "seed" in e.storage and e.action in ("captured", "edited", "redacted"):
+            out.append(("sealed seed", e.storage["seed"]))
+        diff = e.raw.get("diff")
+        if diff and diff.get("record"):
+            out.append(("diff", diff["record"]))
+        if e.raw.get("redaction"):
+            out.append(("redaction proof", e.raw["redaction"]["proof"]))
+        return out
+
+    def find_manifest_record(self, e: Event) -> Pos | None:
+        """Where this manifest's WARC copy is (the full scan, else the index's hint, else a scan)."""
+        if self.full:
+            return self.manifest_at.get(e.digest)
+        hint = self.hints.get((e.document_id, e.sequence))
+        if hint is not None:
+            info = self.record(hint)
+            if info is not None and info.error is None and "sha256:" + info.sha256.hex() == e.digest:
+                return hint
+        if not self.manifest_at:  # the hint failed: look everywhere once
+            from .warcscan import manifest_positions
+
+            self.manifest_at = manifest_positions(self.layout.warc_files())
+        pos = self.manifest_at.get(e.digest)
+        if pos is not None:
+            self.record(pos)
+        return pos
 
     def check_content(self, e: Event, info: RecordInfo, pos: Pos) -> None:
         c = e.content
@@ -397,6 +415,12 @@ class _Verifier:
             diffs.append("SHA-512 differs")
         if c["text_sha256"] is not None and info.text_sha256 != c["text_sha256"]:
             diffs.append("normalised-text digest differs")
+        if (
+            c.get("redactable")
+            and self.texts.get(pos, TextCheck("")).seed is not None
+            and (info.redactable != c["redactable"])
+        ):
+            diffs.append("redaction token tree differs from the signed one")
         if diffs:
             self.add(
                 ProblemCode.CONTENT_MISMATCH,
@@ -406,65 +430,172 @@ class _Verifier:
                 file=f"store/{pos[0]}@{pos[1]}",
             )
 
-    # -- step 7 ----------------------------------------------------------------------
+    def prepare_texts(self, events: list[Event]) -> None:
+        """Which content records hold text, with their charset and (read now) token-tree seed."""
+        for e in events:
+            c = e.content
+            if c["text_sha256"] is None:
+                continue
+            seed = None
+            if c.get("redactable") and "seed" in e.storage:
+                sref = e.storage["seed"]
+                raw = read_block(self.layout.store / str(sref["warc_file"]), int(sref["offset"]), 64)
+                seed = raw if raw is not None and len(raw) == 32 else None
+            pos = _pos(e.content_ref)
+            if pos not in self.texts or seed is not None:
+                self.texts[pos] = TextCheck(c["charset"] or "utf-8", seed)
+
+    def check_redaction(self, before: Event, e: Event) -> None:
+        """Step 5, redactions: the new text derives from the previous one as the proof declares."""
+        where: dict[str, Any] = {"document": e.document_id, "event": e.sequence, "file": e.path}
+        red = e.raw["redaction"]
+        if not before.content.get("redactable"):
+            self.add(ProblemCode.CONTENT_MISMATCH, "redaction of a version without a token tree", **where)
+            return
+        proof_raw = self.block_of(red["proof"])
+        new_raw = self.block_of(e.content_ref)
+        if proof_raw is None or new_raw is None:
+            return  # unreadable records are reported by the record checks
+        try:
+            proof = json.loads(proof_raw)
+            redacted = decode(new_raw, e.content["charset"])
+        except ValueError as err:
+            self.add(ProblemCode.CONTENT_MISMATCH, f"redaction unreadable: {err}", **where)
+            return
+        original = seed = None
+        old_raw = self.block_of(before.content_ref)
+        seed_ref = before.storage.get("seed")
+        if old_raw is not None and seed_ref is not None:
+            seed = self.block_of(seed_ref)
+            with contextlib.suppress(ValueError):
+                original = decode(old_raw, before.content["charset"])
+        for msg in check_proof(proof, redacted, before.content["redactable"], original, seed):
+            self.add(ProblemCode.CONTENT_MISMATCH, msg, **where)
+
+    def block_of(self, ref: dict[str, Any]) -> bytes | None:
+        return read_block(self.layout.store / str(ref["warc_file"]), int(ref["offset"]), MAX_REDACT_TEXT)
+
+    def check_diff(self, e: Event) -> None:
+        diff = e.raw["diff"]
+        if not diff.get("record"):
+            return
+        raw = self.block_of(diff["record"])
+        if raw is None:
+            return
+        added = removed = chars_added = chars_removed = 0
+        for line in raw.decode("utf-8", "replace").split("\n"):
+            if line.startswith("+") and not line.startswith("+++ "):
+                added += 1
+                chars_added += len(line) - 1
+            elif line.startswith("-") and not line.startswith("--- "):
+                removed += 1
+                chars_removed += len(line) - 1
+        if (added, removed, chars_added, chars_removed) != (
+            diff["lines_added"],
+            diff["lines_removed"],
+            diff["chars_added"],
+            diff["chars_removed"],
+        ):
+            self.add(
+                ProblemCode.CONTENT_MISMATCH,
+                "the stored diff does not match the signed diff summary",
+                document=e.document_id,
+                event=e.sequence,
+                file=e.path,
+            )
+
+    # -- step 7 -----------------------------------------------------------------------------------
     def check_index(self, events: Iterable[Event]) -> None:
-        expected = {row_of(e) for e in events}
+        """Step 7. The last two columns are lookup hints for manifest copies: checked only where
+        the copy was found, since a missing copy is reported as such, not as a stale index."""
+        expected: dict[tuple[str, int], Row] = {}
+        for e in events:
+            expected[(e.document_id, e.sequence)] = row_of(e, self.meta_of.get(e.digest))
         try:
             idx = Index.open(self.layout.index)
-        except CorruptArchive as e:
-            self.add(ProblemCode.INDEX_STALE, str(e), file="store/index.sqlite")
+        except CorruptArchive as err:
+            self.add(ProblemCode.INDEX_STALE, str(err), file="store/index.sqlite")
             return
         try:
-            actual = idx.all_rows()
+            actual = {(r[0], r[1]): r for r in idx.all_rows()}
         finally:
             idx.close()
         if self.documents is not None:
-            actual = {r for r in actual if r[0] in self.documents}
-        missing = expected - actual
-        extra = actual - expected
-        if missing or extra:
+            actual = {k: r for k, r in actual.items() if k[0] in self.documents}
+        differ = 0
+        for key in expected.keys() | actual.keys():
+            want, have = expected.get(key), actual.get(key)
+            if want is None or have is None or not _rows_agree(want, have):
+                differ += 1
+        if differ:
             self.add(
                 ProblemCode.INDEX_STALE,
-                f"index disagrees with the manifests: {len(missing)} event(s) missing or "
-                f"different, {len(extra)} not in the manifests; run `archiver reindex`",
+                f"index disagrees with the manifests on {differ} event(s); run `archiver reindex`",
                 file="store/index.sqlite",
             )
 
-    # -- all ---------------------------------------------------------------------------
+    def load_hints(self) -> None:
+        self.hints: dict[tuple[str, int], Pos] = {}
+        if self.full:
+            return
+        with contextlib.suppress(CorruptArchive):
+            idx = Index.open(self.layout.index)
+            try:
+                for doc in self.documents or []:
+                    for row in idx.events_of(doc):
+                        if row.meta_warc_file is not None and row.meta_offset is not None:
+                            self.hints[(doc, row.sequence)] = (row.meta_warc_file, row.meta_offset)
+            finally:
+                idx.close()
+
+    # -- all --------------------------------------------------------------------------------------
     def run(self) -> Report:
         self.trust = self.archive.trust()
         self.problems.extend(self.trust.problems)
         self.counts.keys = len(self.trust.keys)
         by_doc = self.load_events()
         self.counts.documents = len(by_doc)
-        all_events: list[Event] = []
+        chains: dict[str, list[Event]] = {}
         for doc in sorted(by_doc):
-            all_events.extend(self.check_chain(doc, by_doc[doc]))
-        for e in all_events:
-            if e.content["text_sha256"] is not None:
-                self.want_text[(e.content_ref["warc_file"], e.content_ref["offset"])] = (
-                    e.content["charset"] or "utf-8"
-                )
-        accounted: set[Pos] = set()
-        full = self.documents is None
-        if full:
+            events = by_doc[doc]
+            if self.check_chain(doc, events):
+                self.check_custody(doc, events)
+            chains[doc] = events
+        all_events = [e for doc in sorted(chains) for e in chains[doc]]
+        self.prepare_texts(all_events)
+        self.load_hints()
+        if self.full:
             expected: dict[str, list[int]] = defaultdict(list)
             for e in all_events:
-                s = e.storage
-                expected[s["warc_file"]].extend([s["offset"], s["offset"] + s["length"]])
-            for path in self.layout.warc_files():
-                self.scan_file(path.name, expected[path.name])
-                accounted.add((path.name, 0))
-        for e in all_events:
-            accounted |= self.check_event_records(e)
-        if full:
+                for ref in (e.storage, e.content_ref, *(a for _, a in self.attachments(e))):
+                    expected[str(ref["warc_file"])].append(int(ref["offset"]))
+            self.scan_all(expected)
+        accounted: set[Pos] = {(p.name, 0) for p in self.layout.warc_files()}
+        self.meta_of: dict[str, Pos] = {}
+        for doc, events in chains.items():
+            before: Event | None = None
+            for e in events:
+                accounted |= self.check_event_records(e)
+                meta = self.find_manifest_record(e)
+                if meta is not None:
+                    self.meta_of[e.digest] = meta
+                if e.action in ("edited", "redacted"):
+                    self.check_diff(e)
+                if e.action == "redacted" and before is not None:
+                    self.check_redaction(before, e)
+                if e.action in ("captured", "edited", "redacted") and (
+                    e.sequence == 0 or e.action != "captured"
+                ):
+                    before = e
+            del doc
+        if self.full:
             self.check_orphans(accounted | self.claimed)
         self.check_index(all_events)
         return Report(
             archive_id=self.archive.archive_id,
             tool_version=__version__,
-            time=format_time(self.archive.clock()),
-            scope="archive" if full else "documents",
+            time=format_time(self.now),
+            scope="archive" if self.full else "documents",
             counts=self.counts,
             problems=tuple(self.problems),
         )
@@ -473,10 +604,10 @@ class _Verifier:
         for (name, offset), info in sorted(self.records.items()):
             where = f"store/{name}@{offset}"
             if offset == 0:
-                if info.error is None and info.record_type != "warcinfo":
-                    self.add(ProblemCode.WARC_INVALID, "WARC file does not start with warcinfo", file=where)
-                elif info.error is not None:
+                if info.error is not None:
                     self.add(ProblemCode.WARC_INVALID, f"warcinfo unreadable: {info.error}", file=where)
+                elif info.record_type != "warcinfo":
+                    self.add(ProblemCode.WARC_INVALID, "WARC file does not start with warcinfo", file=where)
                 continue
             if (name, offset) in accounted:
                 continue
@@ -530,18 +661,20 @@ def resolve_by_files(layout: Layout, prefix: str) -> str:
 
 
 def _claimed_positions(data: bytes) -> set[Pos]:
-    """Best effort: the WARC positions an invalid manifest names (its own record, the
-    content record and the metadata record after its own)."""
+    """Best effort: the WARC positions an invalid manifest names."""
     try:
-        raw = json.loads(data)
-        s = raw["storage"]
-        out: set[Pos] = {
-            (str(s["warc_file"]), int(s["offset"])),
-            (str(s["warc_file"]), int(s["offset"]) + int(s["length"])),
-        }
-        ref = s.get("refers_to")
-        if isinstance(ref, dict):
-            out.add((str(ref["warc_file"]), int(ref["offset"])))
+        s = json.loads(data)["storage"]
+        out: set[Pos] = set()
+        for ref in (s, s.get("refers_to"), s.get("seed")):
+            if isinstance(ref, dict):
+                start = (str(ref["warc_file"]), int(ref["offset"]))
+                # ... and the record right after it, where this event's manifest copy was written
+                out |= {start, (start[0], start[1] + int(ref["length"]))}
         return out
     except (ValueError, KeyError, TypeError, RecursionError):
         return set()
+
+
+def _rows_agree(want: Row, have: Row) -> bool:
+    """Index rows agree; the manifest-copy hint (last two columns) only where the copy was found."""
+    return want[:-2] == have[:-2] and (want[-2:] == (None, None) or want[-2:] == have[-2:])

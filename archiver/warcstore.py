@@ -32,6 +32,9 @@ from .layout import Layout
 COMPRESSION_LEVEL = 1
 CHUNK = 1 << 20
 MANIFEST_CONTENT_TYPE = "application/vnd.archiver.manifest+json"
+SEED_CONTENT_TYPE = "application/vnd.archiver.sealed-seed"
+DIFF_CONTENT_TYPE = "text/x-diff; charset=utf-8"
+PROOF_CONTENT_TYPE = "application/vnd.archiver.redaction-proof+json"
 
 
 def warc_digest(sha256_raw: bytes) -> str:
@@ -195,10 +198,20 @@ class WarcWriter:
             self._attach(self._layout.store / f"{number:06d}.warc.gz", new=True)
 
     # -- records -------------------------------------------------------------
-    def write_resource(
-        self, *, source: IO[bytes], size: int, sha256_raw: bytes, target_uri: str, date: str, media_type: str
+    def write_content(
+        self,
+        *,
+        record_type: str,
+        source: IO[bytes],
+        size: int,
+        sha256_raw: bytes,
+        target_uri: str,
+        date: str,
+        media_type: str,
+        refers_to: str | None = None,
     ) -> tuple[RecordRef, str]:
-        """Append a ``resource`` record whose block is ``size`` bytes of ``source``.
+        """Append a ``resource`` (captured bytes) or ``conversion`` (a new version derived
+        from the record ``refers_to``) whose block is ``size`` bytes of ``source``.
 
         Returns the record's location and the SHA-256 (hex) of the bytes
         actually copied, which the caller compares with its first pass.
@@ -207,13 +220,14 @@ class WarcWriter:
         digest = warc_digest(sha256_raw)
         rid = new_record_id()
         headers = [
-            ("WARC-Type", "resource"),
+            ("WARC-Type", record_type),
             ("WARC-Record-ID", rid),
             ("WARC-Date", date),
             ("WARC-Target-URI", target_uri),
-            ("WARC-Block-Digest", digest),
-            ("WARC-Payload-Digest", digest),
         ]
+        if refers_to is not None:
+            headers.append(("WARC-Refers-To", refers_to))
+        headers += [("WARC-Block-Digest", digest), ("WARC-Payload-Digest", digest)]
         hashing = _HashingReader(source)
         offset, length = self._write(headers, media_type, hashing, size)  # type: ignore[arg-type]
         if hashing.size != size:
@@ -256,23 +270,36 @@ class WarcWriter:
             warc_file=self._path.name, offset=offset, length=length, record_id=rid, block_digest=empty
         )
 
-    def write_metadata(self, *, manifest: bytes, concurrent_to: str, target_uri: str, date: str) -> RecordRef:
-        """Append the signed manifest as a ``metadata`` record naming its content record.
+    def write_metadata(
+        self,
+        *,
+        block: bytes,
+        content_type: str,
+        target_uri: str,
+        date: str,
+        concurrent_to: str | None = None,
+        refers_to: str | None = None,
+    ) -> RecordRef:
+        """Append a ``metadata`` record (a signed manifest, a sealed seed, a diff, a proof).
 
-        Never rotates: a manifest stays in the same file as its content record.
+        Never rotates: it stays in the same file as the record it accompanies.
         """
-        assert self._fh is not None
+        if self._fh is None:
+            self._open_current()
         rid = new_record_id()
-        digest = warc_digest(hashlib.sha256(manifest).digest())
+        digest = warc_digest(hashlib.sha256(block).digest())
         headers = [
             ("WARC-Type", "metadata"),
             ("WARC-Record-ID", rid),
             ("WARC-Date", date),
             ("WARC-Target-URI", target_uri),
-            ("WARC-Concurrent-To", concurrent_to),
-            ("WARC-Block-Digest", digest),
         ]
-        offset, length = self._write(headers, MANIFEST_CONTENT_TYPE, io.BytesIO(manifest), len(manifest))
+        if concurrent_to is not None:
+            headers.append(("WARC-Concurrent-To", concurrent_to))
+        if refers_to is not None:
+            headers.append(("WARC-Refers-To", refers_to))
+        headers.append(("WARC-Block-Digest", digest))
+        offset, length = self._write(headers, content_type, io.BytesIO(block), len(block))
         assert self._path is not None
         return RecordRef(
             warc_file=self._path.name, offset=offset, length=length, record_id=rid, block_digest=digest

@@ -109,12 +109,12 @@ def replace_last_metadata_record(root: Path, manifest_file: Path) -> None:
 
     doc = load(manifest_file)
     warc = root / "store" / doc["storage"]["warc_file"]
-    meta_offset = doc["storage"]["offset"] + doc["storage"]["length"]
+    meta_offset = last_record_offset(warc)
     with open(warc, "rb") as f:
         old = RecordReader(f, meta_offset)
         headers = dict(old.headers.fields)
         list(old.block())
-        assert meta_offset + old.compressed_length == warc.stat().st_size, "not the last record"
+        assert headers["content-type"] == MANIFEST_CONTENT_TYPE, "the last record is not a manifest"
     data = manifest_file.read_bytes()
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
@@ -143,3 +143,10 @@ def replace_last_metadata_record(root: Path, manifest_file: Path) -> None:
             warc_headers=StatusAndHeaders("", hs, protocol="WARC/1.1"),
         )
         w.write_record(rec)
+
+
+def last_record_offset(warc: Path) -> int:
+    """Offset of the last record in a WARC file."""
+    from archiver.warcscan import scan_file
+
+    return [off for off, _ in scan_file(warc)][-1]

@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tamper import (
+    last_record_offset,
     dump,
     flip_payload_byte,
     load,
@@ -115,9 +116,9 @@ def test_record_missing_warc_file_deleted(sealed):
 
 
 def test_warc_invalid_file_truncated(sealed):
-    warc, offset, length = _storage(_last_manifest(sealed.root))
+    warc, _, _ = _storage(_last_manifest(sealed.root))
     size = warc.stat().st_size
-    meta_start = offset + length
+    meta_start = last_record_offset(warc)  # the last event's manifest copy
     with open(warc, "r+b") as f:
         f.truncate(meta_start + (size - meta_start) // 2)
     assert sealed.verify_codes() == {"warc-invalid"}
@@ -250,8 +251,9 @@ def test_record_missing_manifest_points_nowhere(sealed):
     dump(path, resign(doc, alice.private))
     sealed.ok("reindex")
     codes = sealed.verify_codes()
-    # The real records are now unaccounted for, the named ones absent.
-    assert codes == {"record-missing", "record-orphan"}
+    # The named record is absent, the real one unaccounted for, and the WARC copy
+    # of the manifest (the original) no longer matches the re-signed file.
+    assert codes == {"record-missing", "record-orphan", "content-mismatch"}
 
 
 def test_chain_broken_revisit_event_deleted(archive, arabic_dir):

@@ -1,0 +1,110 @@
+"""The write protocol shared by every command that adds events (docs/durability.md).
+
+Usage::
+
+    with WriteTransaction(archive, wait_seconds) as tx:
+        ... tx.warc.write_content(...) / write_metadata(...) ...
+        tx.add(manifest_bytes, meta_ref)        # after writing its metadata record
+    # on normal exit: WARC fsynced, manifests written atomically, index updated;
+    # on any exception: everything this transaction appended is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .archive import Archive
+from .fsutil import WriterLock, atomic_write, fsync_dir
+from .index import Index
+from .manifest import Event
+from .warcstore import MANIFEST_CONTENT_TYPE, RecordRef, WarcWriter
+
+
+class WriteTransaction:
+    """Lock, WARC writer and index for one all-or-nothing batch of events."""
+
+    def __init__(self, archive: Archive, wait_seconds: float = 0.0) -> None:
+        self.archive = archive
+        self.layout = archive.layout
+        self._lock: WriterLock = archive.writer_lock(wait_seconds)
+        self.events: list[tuple[Event, bytes, RecordRef]] = []
+        self._written: list[Path] = []
+
+    def __enter__(self) -> WriteTransaction:
+        self._lock.__enter__()
+        try:
+            if not self.layout.index.exists():
+                from .reindex import reindex_locked
+
+                reindex_locked(self.archive)
+            self.index = Index.open(self.layout.index)
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        self.warc = WarcWriter(self.layout, self.archive.archive_id, self.archive.info.rotation_bytes)
+        return self
+
+    def write_manifest_record(
+        self, data: bytes, event: Event, content_record_id: str, concurrent: bool
+    ) -> RecordRef:
+        """Store a signed manifest in the WARC as a ``metadata`` record naming its content record."""
+        kw: dict[str, Any] = {"concurrent_to" if concurrent else "refers_to": content_record_id}
+        return self.warc.write_metadata(
+            block=data,
+            content_type=MANIFEST_CONTENT_TYPE,
+            target_uri=f"urn:archiver:event:{event.document_id}/{event.sequence}",
+            date=event.raw["time"],
+            **kw,
+        )
+
+    def add(self, event: Event, data: bytes, meta: RecordRef) -> None:
+        """Queue a manifest for commit (its records are already appended)."""
+        self.events.append((event, data, meta))
+
+    def latest(self, document_id: str) -> Event | None:
+        """The newest event of a document queued in this transaction, if any."""
+        for event, _, _ in reversed(self.events):
+            if event.document_id == document_id:
+                return event
+        return None
+
+    def _commit(self) -> None:
+        self.warc.sync()
+        dirs: set[Path] = set()
+        for event, data, _ in self.events:
+            path = self.layout.root / event.path
+            if not path.parent.is_dir():
+                path.parent.mkdir(parents=True)
+                dirs.add(path.parent.parent)
+            atomic_write(path, data, sync_dir=False)
+            self._written.append(path)
+            dirs.add(path.parent)
+        for d in sorted(dirs):
+            fsync_dir(d)
+        self.index.add((e, (m.warc_file, m.offset)) for e, _, m in self.events)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    self._commit()
+                except BaseException:
+                    self._rollback()
+                    raise
+            else:
+                self._rollback()
+        finally:
+            self.warc.close()
+            self.index.close()
+            self._lock.__exit__(exc_type, exc, tb)
+
+    def _rollback(self) -> None:
+        self.warc.rollback()
+        for path in self._written:
+            with contextlib.suppress(OSError):
+                path.unlink()

@@ -1,0 +1,263 @@
+"""Redaction that an auditor can check with or without the original.
+
+At capture, every text document gets a **token tree**: its decoded text is
+cut into tokens (a leading run of white space, then each run of non-space
+characters with the white space that follows it; the tokens concatenate to
+the text exactly), and each token i becomes the leaf
+
+    SHA-256(0x00 || salt_i || UTF-8(token_i))
+
+of an RFC 9162 Merkle tree. The salts come from a random 32-byte seed kept in
+a sealed WARC record: ``salt_i`` is bytes ``16*(i mod 1024)`` to ``+16`` of
+``SHAKE-256("archiver/token-salt/1" || seed || BE64(i div 1024))``. The root
+and the token count are signed in the capture manifest
+(``content.redactable``). Without the salt of a token, its leaf reveals
+nothing, not even for a short, guessable name.
+
+A redaction publishes a new version in which some original tokens are
+replaced, and a **proof**: the original token range is covered by segments,
+in order. A ``keep`` segment gives the salts of original tokens i1..i2 and
+how many characters of the redacted text they occupy (those characters are
+those tokens, verbatim); a ``redact`` segment gives only the leaf hashes of
+tokens i1..i2 and how many characters of replacement text stand in their
+place. From the redacted text and the proof alone, anyone recomputes the
+root and compares it with the capture manifest's: every character outside
+the declared replacements is proven to be what was captured. With the
+original and the seed, an auditor also checks each hidden leaf.
+
+Limit, stated plainly: the capture manifest also carries the original's
+SHA-256. Someone who holds it and can guess the complete redacted text can
+confirm the guess; see docs/threat-model notes in docs/format.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .merkle import StreamingRoot, leaf_hash
+
+SCHEME = "archiver/token-tree/1"
+PROOF_FORMAT = "archiver/redaction-proof/1"
+SALT_BLOCK = 1024
+MAX_REDACT_TEXT = 64 << 20  # redaction aligns whole texts in memory
+
+_TOKEN = re.compile(r"\s+|\S+\s*")
+
+
+def tokens(text: str) -> list[str]:
+    """The token list of a whole text (concatenates back to ``text``)."""
+    if not text:
+        return []
+    first = _TOKEN.match(text)
+    assert first is not None
+    out = [first.group(0)]
+    out += re.findall(r"\S+\s*", text[first.end() :])
+    return out
+
+
+class Salts:
+    """Per-token salts derived from the document's sealed seed."""
+
+    def __init__(self, seed: bytes) -> None:
+        self._seed = seed
+        self._block = -1
+        self._bytes = b""
+
+    def __getitem__(self, i: int) -> bytes:
+        block, j = divmod(i, SALT_BLOCK)
+        if block != self._block:
+            self._bytes = hashlib.shake_256(
+                b"archiver/token-salt/1" + self._seed + block.to_bytes(8, "big")
+            ).digest(16 * SALT_BLOCK)
+            self._block = block
+        return self._bytes[16 * j : 16 * j + 16]
+
+
+def token_leaf(salt: bytes, token: str) -> bytes:
+    """The leaf of one token."""
+    return leaf_hash(salt + token.encode("utf-8"))
+
+
+class TokenTreeBuilder:
+    """Streams decoded text into the token tree (constant memory but for one token)."""
+
+    def __init__(self, seed: bytes) -> None:
+        self._salts = Salts(seed)
+        self._tree = StreamingRoot()
+        self._pending = ""
+        self._started = False
+
+    def _emit(self, token: str) -> None:
+        self._tree.add(token_leaf(self._salts[self._tree.size], token))
+
+    def feed(self, text: str) -> None:
+        """Add the next decoded characters."""
+        data = self._pending + text
+        pos = 0
+        if not self._started:
+            m = re.match(r"\s+", data)
+            if m and m.end() < len(data):
+                self._emit(m.group(0))
+                pos = m.end()
+                self._started = True
+            elif data and not data[0].isspace():
+                self._started = True
+            else:
+                self._pending = data
+                return
+        # every complete token ends where a non-space follows white space
+        last = pos
+        for m in re.finditer(r"\S+\s+(?=\S)", data[pos:]):
+            self._emit(m.group(0))
+            last = pos + m.end()
+        self._pending = data[last:]
+
+    def finish(self) -> dict[str, Any]:
+        """The ``content.redactable`` member of the capture manifest."""
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = ""
+        return {"scheme": SCHEME, "root": self._tree.root().hex(), "tokens": self._tree.size}
+
+
+def tree_of(text: str, seed: bytes) -> dict[str, Any]:
+    """The token tree of a whole text (reference for the streaming builder)."""
+    salts = Salts(seed)
+    tree = StreamingRoot()
+    for i, tok in enumerate(tokens(text)):
+        tree.add(token_leaf(salts[i], tok))
+    return {"scheme": SCHEME, "root": tree.root().hex(), "tokens": tree.size}
+
+
+@dataclass(frozen=True, slots=True)
+class Alignment:
+    """How a redacted text derives from the original, token by token."""
+
+    proof: dict[str, Any]
+    tokens_redacted: int
+    replacements: int
+
+
+def make_proof(original: str, redacted: str, seed: bytes) -> Alignment:
+    """Align the redacted text with the original and build the proof.
+
+    Raises:
+        ValueError: nothing was redacted.
+    """
+    orig = tokens(original)
+    red = tokens(redacted)
+    salts = Salts(seed)
+    sm = difflib.SequenceMatcher(None, orig, red, autojunk=False)
+    segments: list[dict[str, Any]] = []
+    hidden = 0
+    replaced = 0
+    for op, i1, i2, j1, j2 in sm.get_opcodes():
+        chars = sum(len(t) for t in red[j1:j2])
+        if op == "equal":
+            salt_bytes = b"".join(salts[i] for i in range(i1, i2))
+            segments.append(
+                {"keep": [i1, i2], "chars": chars, "salts": base64.b64encode(salt_bytes).decode("ascii")}
+            )
+        else:
+            leaves = b"".join(token_leaf(salts[i], orig[i]) for i in range(i1, i2))
+            segments.append(
+                {"redact": [i1, i2], "chars": chars, "leaves": base64.b64encode(leaves).decode("ascii")}
+            )
+            hidden += i2 - i1
+            replaced += 1
+    if not replaced:
+        raise ValueError("the redacted text is identical to the original")
+    proof = {"format": PROOF_FORMAT, "scheme": SCHEME, "original_tokens": len(orig), "segments": segments}
+    return Alignment(proof=proof, tokens_redacted=hidden, replacements=replaced)
+
+
+def check_proof(
+    proof: Any,
+    redacted: str,
+    redactable: dict[str, Any],
+    original: str | None = None,
+    seed: bytes | None = None,
+) -> list[str]:
+    """Check a redaction proof; returns what is wrong (empty: the derivation holds).
+
+    Without ``original``: every character outside the declared replacements
+    is proven to be the captured text (the recomputed root equals the signed
+    one). With ``original`` and ``seed``: also every hidden token, i.e. the
+    redacted text is the original with exactly the declared spans replaced.
+    """
+    try:
+        return _check(proof, redacted, redactable, original, seed)
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        return [f"malformed redaction proof: {e}"]
+
+
+def _check(
+    proof: Any, redacted: str, redactable: dict[str, Any], original: str | None, seed: bytes | None
+) -> list[str]:
+    if proof.get("format") != PROOF_FORMAT or proof.get("scheme") != redactable.get("scheme"):
+        return ["unknown redaction proof format"]
+    n = int(redactable["tokens"])
+    if proof["original_tokens"] != n:
+        return [f"proof covers {proof['original_tokens']} tokens, the capture had {n}"]
+    orig_tokens = tokens(original) if original is not None else None
+    salts = Salts(seed) if seed is not None else None
+    tree = StreamingRoot()
+    pos = 0
+    expect = 0
+    problems: list[str] = []
+    for seg in proof["segments"]:
+        kind = "keep" if "keep" in seg else "redact"
+        i1, i2 = (int(x) for x in seg[kind])
+        chars = int(seg["chars"])
+        if i1 != expect or i2 < i1 or chars < 0 or pos + chars > len(redacted):
+            return ["redaction proof segments do not cover the text in order"]
+        piece = redacted[pos : pos + chars]
+        if kind == "keep":
+            salt_bytes = base64.b64decode(seg["salts"], validate=True)
+            toks = tokens(piece)
+            if len(toks) != i2 - i1 or len(salt_bytes) != 16 * (i2 - i1):
+                return [f"kept text at character {pos} does not split into tokens {i1}..{i2}"]
+            for k, tok in enumerate(toks):
+                tree.add(token_leaf(salt_bytes[16 * k : 16 * k + 16], tok))
+                if salts is not None and salt_bytes[16 * k : 16 * k + 16] != salts[i1 + k]:
+                    problems.append(f"token {i1 + k}: salt differs from the sealed seed's")
+        else:
+            leaves = base64.b64decode(seg["leaves"], validate=True)
+            if len(leaves) != 32 * (i2 - i1):
+                return ["redaction proof leaf list has the wrong length"]
+            for k in range(i2 - i1):
+                leaf = leaves[32 * k : 32 * k + 32]
+                tree.add(leaf)
+                if (
+                    orig_tokens is not None
+                    and salts is not None
+                    and (token_leaf(salts[i1 + k], orig_tokens[i1 + k]) != leaf)
+                ):
+                    problems.append(f"hidden token {i1 + k} does not match the original")
+        pos += chars
+        expect = i2
+    if expect != n or pos != len(redacted):
+        return ["redaction proof does not cover the whole text"]
+    if tree.root().hex() != redactable["root"]:
+        problems.insert(
+            0, "the redacted text does not derive from the signed original (token tree root differs)"
+        )
+    return problems
+
+
+def decode(data: bytes, charset: str | None) -> str:
+    """Decode document bytes for redaction.
+
+    Raises:
+        ValueError: not decodable text.
+    """
+    try:
+        return codecs.decode(data, charset or "utf-8")
+    except (UnicodeDecodeError, LookupError) as e:
+        raise ValueError(f"not decodable as {charset or 'utf-8'} text") from e

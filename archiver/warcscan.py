@@ -1,0 +1,155 @@
+"""Reading whole records and whole WARC files for verification and reindexing."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from .redaction import TokenTreeBuilder
+from .textdigest import TextDigester
+from .warcread import RecordReader, WarcFormatError, next_member_offset
+
+
+@dataclass(slots=True)
+class RecordInfo:
+    """What was found at one WARC position (``error`` set if it is not a sound record)."""
+
+    error: str | None = None
+    record_type: str | None = None
+    record_id: str | None = None
+    date: str | None = None
+    content_type: str | None = None
+    target_uri: str | None = None
+    length: int = 0
+    header_block_digest: str | None = None
+    header_payload_digest: str | None = None
+    refers_to: str | None = None
+    concurrent_to: str | None = None
+    size: int = 0
+    sha256: bytes = b""
+    sha512: bytes = b""
+    text_sha256: str | None = None
+    redactable: dict[str, object] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextCheck:
+    """For a content record holding text: its charset, and its token-tree seed if known."""
+
+    charset: str
+    seed: bytes | None = None
+
+
+def read_record(
+    f: BinaryIO, offset: int, pending: bytes | None = None, text: TextCheck | None = None
+) -> tuple[RecordInfo, RecordReader | None]:
+    """Read and hash the whole record at ``offset``; never raises for bad data.
+
+    With ``text``, the block is also decoded for its normalised-text digest
+    and, given a seed, its redaction token tree.
+    """
+    info = RecordInfo()
+    reader: RecordReader | None = None
+    try:
+        reader = RecordReader(f, offset, pending)
+        h = reader.headers
+        info.record_type = h.get("warc-type")
+        info.record_id = h.get("warc-record-id")
+        info.date = h.get("warc-date")
+        info.content_type = h.get("content-type")
+        info.target_uri = h.get("warc-target-uri")
+        info.header_block_digest = h.get("warc-block-digest")
+        info.header_payload_digest = h.get("warc-payload-digest")
+        info.refers_to = h.get("warc-refers-to")
+        info.concurrent_to = h.get("warc-concurrent-to")
+        h256 = hashlib.sha256()
+        h512 = hashlib.sha512()
+        tree = TokenTreeBuilder(text.seed) if text is not None and text.seed is not None else None
+        digester = None
+        if text is not None:
+            digester = TextDigester(text.charset, tree.feed if tree is not None else None)
+        for chunk in reader.block():
+            info.size += len(chunk)
+            h256.update(chunk)
+            h512.update(chunk)
+            if digester is not None:
+                digester.update(chunk)
+        info.sha256 = h256.digest()
+        info.sha512 = h512.digest()
+        info.text_sha256 = digester.result() if digester is not None else None
+        if tree is not None and info.text_sha256 is not None:
+            info.redactable = tree.finish()
+        info.length = reader.compressed_length
+    except WarcFormatError as e:
+        info.error = str(e)
+        reader = None
+    except (OSError, LookupError) as e:
+        info.error = f"unreadable: {e}"
+        reader = None
+    return info, reader
+
+
+def scan_file(
+    path: Path, resync: list[int] | None = None, texts: dict[int, TextCheck] | None = None
+) -> Iterator[tuple[int, RecordInfo]]:
+    """Every record of a WARC file, in order, reading each byte once.
+
+    After a damaged member, reading resumes at the next offset in ``resync``
+    (positions manifests name), else at the next gzip magic number.
+    """
+    known = sorted(resync or [])
+    texts = texts or {}
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        f.seek(0)
+        offset = 0
+        pending: bytes | None = b""
+        while offset < size:
+            info, reader = read_record(f, offset, pending, texts.get(offset))
+            yield offset, info
+            if reader is not None:
+                pending = reader.leftover
+                offset += reader.compressed_length
+                continue
+            pending = None
+            later = [o for o in known if o > offset]
+            nxt = later[0] if later else next_member_offset(f, offset + 1, size)
+            if nxt is None:
+                return
+            offset = nxt
+            f.seek(offset)
+            pending = b""
+
+
+def manifest_positions(store_files: list[Path]) -> dict[str, tuple[str, int]]:
+    """Where each signed manifest sits as a WARC metadata record: manifest id -> (file, offset).
+
+    The first copy found wins; damaged records are skipped (``verify`` reports them).
+    """
+    from .warcstore import MANIFEST_CONTENT_TYPE
+
+    found: dict[str, tuple[str, int]] = {}
+    for path in store_files:
+        for offset, info in scan_file(path):
+            if (
+                info.error is None
+                and info.record_type == "metadata"
+                and (info.content_type == MANIFEST_CONTENT_TYPE)
+            ):
+                found.setdefault("sha256:" + info.sha256.hex(), (path.name, offset))
+    return found
+
+
+def read_block(path: Path, offset: int, limit: int) -> bytes | None:
+    """The block of the record at ``offset`` if it is sound and at most ``limit`` bytes."""
+    try:
+        with open(path, "rb") as f:
+            reader = RecordReader(f, offset)
+            if reader.headers.content_length > limit:
+                return None
+            return b"".join(reader.block())
+    except (OSError, WarcFormatError):
+        return None
