@@ -165,7 +165,7 @@ def collect(
         else:
             files = [path]
         for f in files:
-            _check_readable(f)
+            check_readable(f)
             side = sidecar_for(f)
             layer = read_metadata_file(side) if side.is_file() else {}
             sources.append(Source(f, str(f), _name_of(f), merge(base, layer, options)))
@@ -174,7 +174,12 @@ def collect(
     return sources
 
 
-def _check_readable(path: Path) -> None:
+def check_readable(path: Path) -> None:
+    """Refuse a path that cannot be read or is not a regular file.
+
+    Raises:
+        InvalidInput: with the reason.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:

@@ -76,17 +76,31 @@ def show(archive: Archive, document: str, version: int | None = None) -> dict[st
     return doc
 
 
-def cat(archive: Archive, document: str, out: BinaryIO, version: int | None = None) -> int:
+def cat(
+    archive: Archive, document: str, out: BinaryIO, version: int | None = None, sealed: bool = False
+) -> int:
     """Write the exact stored bytes of a document version to ``out``; returns the size.
 
     The bytes are hashed while they are written; if they do not match the
     manifest's SHA-256 and size the command fails (the output must then be discarded).
 
+    A version that a later redaction replaced is sealed: it is only written
+    with ``sealed=True``.
+
     Raises:
         DocumentNotFound: unknown document or version.
+        InvalidInput: the version is sealed and ``sealed`` is false.
         CorruptArchive: the record is missing, damaged or does not match its digest.
     """
-    manifest = show(archive, document, version)
+    rows = events_of(archive, document)
+    row = select_version(rows, version)
+    redacted_later = [r.sequence for r in rows if r.action == "redacted" and r.sequence > row.sequence]
+    if redacted_later and not sealed:
+        raise InvalidInput(
+            f"version {row.sequence} of {row.document_id[:12]} is sealed: it was redacted by event "
+            f"{redacted_later[0]}; use --sealed to read the original (it must not be published)"
+        )
+    manifest = show(archive, document, row.sequence)
     storage = manifest["storage"]
     ref = storage.get("refers_to") or storage
     expected_sha256, expected_size = manifest["content"]["sha256"], manifest["content"]["size"]
@@ -126,3 +140,67 @@ def check_version_arg(version: int | None) -> None:
     """
     if version is not None and version < 0:
         raise InvalidInput("--version must be 0 or more")
+
+
+def history(archive: Archive, document: str) -> list[dict[str, Any]]:
+    """A document's whole chain as a timeline: who did what, when, why, and who held it after."""
+    from .custody import CustodyState, step
+    from .events import load_chain
+
+    idx = open_index(archive)
+    try:
+        doc_id = idx.resolve(document)
+    finally:
+        idx.close()
+    chain = load_chain(archive.layout, doc_id)
+    trust = archive.trust()
+    names = {k: v.name for k, v in trust.keys.items()}
+    archivists = frozenset(k for k, v in trust.keys.items() if v.role == "archivist")
+    state = CustodyState()
+    out = []
+    for e in chain:
+        findings = step(state, e.raw, e.digest, archivists, archive.clock())
+        raw = e.raw
+        entry: dict[str, Any] = {
+            "sequence": e.sequence,
+            "time": raw["time"],
+            "action": e.action,
+            "actor": {
+                "key_id": raw["actor"]["key_id"],
+                "name": raw["actor"]["name"],
+                "role": raw["actor"]["role"],
+            },
+            "reason": raw["reason"],
+            "content_sha256": raw["content"]["sha256"],
+            "size": raw["content"]["size"],
+            "custodian": {"key_id": state.custodian, "name": names.get(state.custodian or "")},
+            "pending_transfer_to": state.pending_to,
+            "manifest": e.path,
+            "manifest_id": e.digest,
+            "problems": [f"{code.value}: {msg}" for code, msg in findings],
+        }
+        for member in ("transfer", "accept", "attestation", "diff", "redaction"):
+            if raw.get(member) is not None:
+                entry[member] = raw[member]
+        out.append(entry)
+    return out
+
+
+def stored_diff(archive: Archive, entry: dict[str, Any]) -> str | None:
+    """The unified diff stored with an edit, checked against the digest its manifest signed.
+
+    Raises:
+        CorruptArchive: the stored diff is missing or does not match.
+    """
+    from .warcscan import read_block
+
+    diff = entry.get("diff") or {}
+    ref = diff.get("record")
+    if not ref:
+        return None
+    block = read_block(archive.layout.store / str(ref["warc_file"]), int(ref["offset"]), 64 << 20)
+    if block is None or hashlib.sha256(block).hexdigest() != ref["sha256"]:
+        raise CorruptArchive(
+            f"the stored diff of event {entry['sequence']} is damaged; run `archiver verify`"
+        )
+    return block.decode("utf-8")

@@ -38,6 +38,7 @@ from typing import Any
 from .__version__ import __version__
 from .archive import Archive
 from .custody import replay
+from .diffs import diff_counts
 from .errors import CorruptArchive, DocumentNotFound, InvalidInput
 from .index import Index, Row, row_of
 from .layout import EVENT_NAME, Layout
@@ -477,25 +478,13 @@ class _Verifier:
 
     def check_diff(self, e: Event) -> None:
         diff = e.raw["diff"]
-        if not diff.get("record"):
+        if not diff or not diff.get("record"):
             return
         raw = self.block_of(diff["record"])
         if raw is None:
             return
-        added = removed = chars_added = chars_removed = 0
-        for line in raw.decode("utf-8", "replace").split("\n"):
-            if line.startswith("+") and not line.startswith("+++ "):
-                added += 1
-                chars_added += len(line) - 1
-            elif line.startswith("-") and not line.startswith("--- "):
-                removed += 1
-                chars_removed += len(line) - 1
-        if (added, removed, chars_added, chars_removed) != (
-            diff["lines_added"],
-            diff["lines_removed"],
-            diff["chars_added"],
-            diff["chars_removed"],
-        ):
+        counts = diff_counts(raw.decode("utf-8", "replace"))
+        if any(counts[k] != diff[k] for k in counts):
             self.add(
                 ProblemCode.CONTENT_MISMATCH,
                 "the stored diff does not match the signed diff summary",

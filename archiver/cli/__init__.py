@@ -79,4 +79,4 @@ def main() -> None:
     cli(prog_name="archiver")
 
 
-from . import archive_cmds, ingest_cmd, key_cmds, read_cmds, verify_cmd  # noqa: E402, F401
+from . import archive_cmds, custody_cmds, ingest_cmd, key_cmds, read_cmds, verify_cmd  # noqa: E402, F401

@@ -98,8 +98,9 @@ def show_cmd(ctx: click.Context, document: str, version: int | None, as_json: bo
 @cli.command("cat")
 @click.argument("document", metavar="DOC")
 @version_option
+@click.option("--sealed", is_flag=True, help="Allow reading a version that a redaction sealed.")
 @click.pass_context
-def cat_cmd(ctx: click.Context, document: str, version: int | None) -> None:
+def cat_cmd(ctx: click.Context, document: str, version: int | None, sealed: bool) -> None:
     """Write the exact stored bytes of a document to standard output.
 
     The bytes are checked against the manifest's SHA-256 as they are written;
@@ -110,5 +111,5 @@ def cat_cmd(ctx: click.Context, document: str, version: int | None) -> None:
     """
     check_version_arg(version)
     out = sys.stdout.buffer
-    cat(open_archive(ctx), document, out, version)
+    cat(open_archive(ctx), document, out, version, sealed)
     out.flush()
