@@ -108,6 +108,10 @@ class Archive:
             d.mkdir()
         for d in (layout.manifests, layout.store, layout.root):
             fsync_dir(d)
+        from .index import Index
+
+        Index.open(layout.index, create=True).close()
+        fsync_dir(layout.store)
         # archive.json last: until it exists, this is not an archive.
         atomic_write(layout.archive_json, pretty_bytes(info))
         return cls.open(layout.root, clock=clock)

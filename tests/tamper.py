@@ -150,3 +150,12 @@ def last_record_offset(warc: Path) -> int:
     from archiver.warcscan import scan_file
 
     return [off for off, _ in scan_file(warc)][-1]
+
+
+def random_arabic(seed: int, words: int) -> str:
+    """Text that compresses like prose, not like a repeated line (so re-packed members fit)."""
+    import random
+
+    rng = random.Random(seed)
+    vocab = "صور قيصر شهادة المعتقلين سوريا السجون الضحايا التعذيب أدلة الأمم المتحدة محكمة".split()
+    return " ".join(rng.choice(vocab) + str(rng.randint(0, 999)) for _ in range(words))

@@ -17,9 +17,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tamper import (
-    last_record_offset,
     dump,
     flip_payload_byte,
+    last_record_offset,
     load,
     manifest_paths,
     read_member,
