@@ -174,10 +174,28 @@ class Archive:
             if any(k.name == name for k in trust.keys.values()):
                 raise InvalidInput(f"this archive already trusts a key named {name!r}")
             key = store.generate(name, passphrase)
-            self._write_key_record(key, role)
+            path = self._write_key_record(key, role)
+            self._log([path], key)
         return key.key_id
 
-    def _write_key_record(self, key: SigningKey, role: str) -> None:
+    def _log(self, paths: list[Path], signer: SigningKey) -> None:
+        """Append records written outside a WriteTransaction to the log, with a checkpoint;
+        on failure the records are removed again."""
+        from .logwrite import log_records
+
+        try:
+            log_records(
+                self.layout,
+                self.archive_id,
+                [(self.layout.relative(p), p.read_bytes()) for p in paths],
+                signer,
+            )
+        except BaseException:
+            for p in paths:
+                p.unlink(missing_ok=True)
+            raise
+
+    def _write_key_record(self, key: SigningKey, role: str) -> Path:
         doc: dict[str, Any] = {
             "format": "archiver/key/1",
             "archive_id": self.archive_id,
@@ -189,7 +207,9 @@ class Archive:
             "created_at": format_time(self.clock()),
         }
         doc["signatures"] = [make_signature(doc, key.private, role)]
-        atomic_write(self.layout.key_file(key.key_id), pretty_bytes(doc))
+        path = self.layout.key_file(key.key_id)
+        atomic_write(path, pretty_bytes(doc))
+        return path
 
     def revoke_key(
         self, key_id_prefix: str, reason: str, signer: SigningKey, effective: datetime | None = None
@@ -228,7 +248,9 @@ class Archive:
                 "reason": reason,
             }
             doc["signatures"] = [make_signature(doc, signer.private, signer_key.role)]
-            atomic_write(self.layout.revocation_file(target), pretty_bytes(doc))
+            path = self.layout.revocation_file(target)
+            atomic_write(path, pretty_bytes(doc))
+            self._log([path], signer)
         return target
 
     def signing_key(

@@ -2,10 +2,11 @@
 
 Usage::
 
-    with WriteTransaction(archive, wait_seconds) as tx:
+    with WriteTransaction(archive, key, wait_seconds) as tx:
         ... tx.warc.write_content(...) / write_metadata(...) ...
         tx.add(manifest_bytes, meta_ref)        # after writing its metadata record
-    # on normal exit: WARC fsynced, manifests written atomically, index updated;
+    # on normal exit: WARC fsynced, manifests written atomically, log appended and a
+    # checkpoint signed, index updated;
     # on any exception: everything this transaction appended is removed.
 """
 
@@ -19,15 +20,20 @@ from typing import Any
 from .archive import Archive
 from .fsutil import WriterLock, atomic_write, fsync_dir
 from .index import Index
+from .keystore import SigningKey
+from .logwrite import log_records, undo
 from .manifest import Event
+from .tlog import Log
 from .warcstore import MANIFEST_CONTENT_TYPE, RecordRef, WarcWriter
 
 
 class WriteTransaction:
     """Lock, WARC writer and index for one all-or-nothing batch of events."""
 
-    def __init__(self, archive: Archive, wait_seconds: float = 0.0) -> None:
+    def __init__(self, archive: Archive, signer: SigningKey, wait_seconds: float = 0.0) -> None:
+        """``signer`` signs the checkpoint written at commit."""
         self.archive = archive
+        self.signer = signer
         self.layout = archive.layout
         self._lock: WriterLock = archive.writer_lock(wait_seconds)
         self.events: list[tuple[Event, bytes, RecordRef]] = []
@@ -45,6 +51,7 @@ class WriteTransaction:
             self._lock.__exit__(None, None, None)
             raise
         self.warc = WarcWriter(self.layout, self.archive.archive_id, self.archive.info.rotation_bytes)
+        self._log_size = Log(self.layout.log).size
         return self
 
     def write_manifest_record(
@@ -84,6 +91,9 @@ class WriteTransaction:
             dirs.add(path.parent)
         for d in sorted(dirs):
             fsync_dir(d)
+        log_records(
+            self.layout, self.archive.archive_id, [(e.path, data) for e, data, _ in self.events], self.signer
+        )
         self.index.add((e, (m.warc_file, m.offset)) for e, _, m in self.events)
 
     def __exit__(
@@ -104,6 +114,7 @@ class WriteTransaction:
             self._lock.__exit__(exc_type, exc, tb)
 
     def _rollback(self) -> None:
+        undo(self.layout, self._log_size)
         self.warc.rollback()
         for path in self._written:
             with contextlib.suppress(OSError):

@@ -166,7 +166,7 @@ def edit(
     """
     _need_reason(reason)
     _check_file(path)
-    with WriteTransaction(archive, wait_seconds) as tx:
+    with WriteTransaction(archive, key, wait_seconds) as tx:
         chain, state = _open(tx, document)
         _require_custodian(state, key, "edit", archive)
         return _new_version(tx, chain, state, path, reason, key, "edited")
@@ -183,7 +183,7 @@ def redact(
     """
     _need_reason(reason)
     _check_file(path)
-    with WriteTransaction(archive, wait_seconds) as tx:
+    with WriteTransaction(archive, key, wait_seconds) as tx:
         chain, state = _open(tx, document)
         _require_custodian(state, key, "redact", archive)
         return _new_version(tx, chain, state, path, reason, key, "redacted")
@@ -328,7 +328,7 @@ def transfer(
         )
     if receiver.key_id == key.key_id:
         raise InvalidInput("a document cannot be transferred to its own custodian")
-    with WriteTransaction(archive, wait_seconds) as tx:
+    with WriteTransaction(archive, key, wait_seconds) as tx:
         chain, state = _open(tx, document)
         _require_custodian(state, key, "transfer", archive)
         manifest = _base(archive, chain, state, "transferred", key, "archivist", reason)
@@ -351,7 +351,7 @@ def accept(
     Raises:
         InvalidInput: no transfer pending to this key.
     """
-    with WriteTransaction(archive, wait_seconds) as tx:
+    with WriteTransaction(archive, key, wait_seconds) as tx:
         chain, state = _open(tx, document)
         if state.pending_to != key.key_id:
             what = (
@@ -382,7 +382,7 @@ def attest(
     """
     from .verify import verify
 
-    with WriteTransaction(archive, wait_seconds) as tx:
+    with WriteTransaction(archive, key, wait_seconds) as tx:
         chain, state = _open(tx, document)
         report = verify(archive, [chain[0].document_id])
         if not report.ok:
@@ -410,7 +410,9 @@ def attest(
 
 
 # -- import ------------------------------------------------------------------------------------------------
-def import_records(archive: Archive, paths: list[Path], wait_seconds: float = 0.0) -> list[str]:
+def import_records(
+    archive: Archive, paths: list[Path], key: SigningKey, wait_seconds: float = 0.0
+) -> list[str]:
     """Bring in signed records made on another copy: keys, revocations, custody events.
 
     Content-changing events cannot be imported (their bytes live in the other
@@ -439,9 +441,15 @@ def import_records(archive: Archive, paths: list[Path], wait_seconds: float = 0.
         docs.append((path, raw, doc))
     done: list[str] = []
     with archive.writer_lock(wait_seconds):
+        written: list[Path] = []
         for path, raw, doc in docs:
             if doc.get("format") in ("archiver/key/1", "archiver/key-revocation/1"):
-                done.append(_import_key_record(archive, path, raw, doc))
+                message, target = _import_key_record(archive, path, raw, doc)
+                done.append(message)
+                if target is not None:
+                    written.append(target)
+        if written:
+            archive._log(written, key)
     events = [(p, r, d) for p, r, d in docs if d.get("format") == "archiver/manifest/1"]
     unknown = [
         p
@@ -451,13 +459,15 @@ def import_records(archive: Archive, paths: list[Path], wait_seconds: float = 0.
     if unknown:
         raise InvalidInput(f"{unknown[0]}: not an archiver key, revocation or manifest")
     if events:
-        with WriteTransaction(archive, wait_seconds) as tx:
+        with WriteTransaction(archive, key, wait_seconds) as tx:
             for path, raw, _ in events:
                 done.append(_import_event(tx, path, raw))
     return done
 
 
-def _import_key_record(archive: Archive, path: Path, raw: bytes, doc: dict[str, Any]) -> str:
+def _import_key_record(
+    archive: Archive, path: Path, raw: bytes, doc: dict[str, Any]
+) -> tuple[str, Path | None]:
     is_rev = doc["format"] == "archiver/key-revocation/1"
     errors = schema_errors("revocation" if is_rev else "key", doc)
     if errors:
@@ -466,7 +476,7 @@ def _import_key_record(archive: Archive, path: Path, raw: bytes, doc: dict[str, 
     target = layout.revocation_file(doc["key_id"]) if is_rev else layout.key_file(doc["key_id"])
     if target.exists():
         if target.read_bytes() == raw:
-            return f"already present: {layout.relative(target)}"
+            return f"already present: {layout.relative(target)}", None
         raise InvalidInput(f"{path}: a different record for key {doc['key_id'][:16]} exists already")
     # Validate exactly as verify will, on the key set this record would produce.
     atomic_write(target, raw)
@@ -476,7 +486,7 @@ def _import_key_record(archive: Archive, path: Path, raw: bytes, doc: dict[str, 
     if bad:
         target.unlink()
         raise InvalidInput(f"{path}: {bad[0].message}")
-    return f"imported {rel}"
+    return f"imported {rel}", target
 
 
 def _import_event(tx: WriteTransaction, path: Path, raw: bytes) -> str:

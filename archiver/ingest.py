@@ -212,7 +212,7 @@ def ingest(
         InvalidInput: a source became unreadable or changed while being read.
         StoreError: writing failed (disk full, I/O error); nothing was kept.
     """
-    with WriteTransaction(archive, wait_seconds) as tx:
+    with WriteTransaction(archive, key, wait_seconds) as tx:
         batch: dict[str, dict[str, Any]] = {}
         for src in sources:
             _capture(tx, src, key, batch)

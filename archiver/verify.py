@@ -21,6 +21,9 @@ Steps (numbered as in docs/format.md, "Verifying an archive"):
    record must be accounted for by a manifest (``record-orphan``), every
    byte must parse (``warc-invalid``: a torn tail is reported at its offset).
 7. Compare the derived index with what the manifests imply (``index-stale``).
+8. The log (``logcheck.py``): every record in it, the tree recomputed, every
+   kept checkpoint signed and matching, and an auditor's kept checkpoint
+   extended (``log-mismatch``, ``log-rollback``).
 
 It never stops at the first problem; each problem carries its code, the
 document, the event and the file.
@@ -42,6 +45,7 @@ from .diffs import diff_counts
 from .errors import CorruptArchive, DocumentNotFound, InvalidInput
 from .index import Index, Row, row_of
 from .layout import EVENT_NAME, Layout
+from .logcheck import check_log
 from .manifest import ACTION_ROLES, Event, ManifestError
 from .problems import Counts, Problem, ProblemCode, Report
 from .redaction import MAX_REDACT_TEXT, check_proof, decode
@@ -58,8 +62,11 @@ def _pos(ref: dict[str, Any]) -> Pos:
 
 
 class _Verifier:
-    def __init__(self, archive: Archive, documents: list[str] | None) -> None:
+    def __init__(
+        self, archive: Archive, documents: list[str] | None, checkpoint: bytes | None = None
+    ) -> None:
         self.archive = archive
+        self.kept_checkpoint = checkpoint
         self.layout: Layout = archive.layout
         self.documents = documents
         self.full = documents is None
@@ -579,6 +586,10 @@ class _Verifier:
             del doc
         if self.full:
             self.check_orphans(accounted | self.claimed)
+        if self.full or self.kept_checkpoint is not None:
+            # step 8: the log (a documents-scope run checks only a kept checkpoint, via the whole log)
+            found, _ = check_log(self.layout, self.archive.archive_id, self.trust, self.kept_checkpoint)
+            self.problems.extend(p for p in found if self.full or p.file == "--checkpoint")
         self.check_index(all_events)
         return Report(
             archive_id=self.archive.archive_id,
@@ -614,14 +625,17 @@ class _Verifier:
                 )
 
 
-def verify(archive: Archive, documents: list[str] | None = None) -> Report:
+def verify(archive: Archive, documents: list[str] | None = None, checkpoint: bytes | None = None) -> Report:
     """Verify the whole archive, or only the given documents (ids or unique prefixes).
+
+    ``checkpoint``: an auditor's kept checkpoint the archive must extend (``log-rollback``).
 
     Raises:
         DocumentNotFound: a document id matches nothing or is ambiguous.
+        InvalidInput: ``checkpoint`` is not a checkpoint of this archive.
     """
     ids = None if documents is None else [resolve_by_files(archive.layout, d) for d in documents]
-    return _Verifier(archive, ids).run()
+    return _Verifier(archive, ids, checkpoint).run()
 
 
 def resolve_by_files(layout: Layout, prefix: str) -> str:

@@ -159,3 +159,38 @@ def random_arabic(seed: int, words: int) -> str:
     rng = random.Random(seed)
     vocab = "صور قيصر شهادة المعتقلين سوريا السجون الضحايا التعذيب أدلة الأمم المتحدة محكمة".split()
     return " ".join(rng.choice(vocab) + str(rng.randint(0, 999)) for _ in range(words))
+
+
+def relog(root: Path, signer: str = "alice") -> None:
+    """An insider holding a key rewrites the log to match altered records and re-signs
+    every checkpoint: what remains detectable then is only what the records themselves show
+    (and, with an auditor's kept checkpoint, log-rollback)."""
+    from archiver import Archive, KeyStore
+    from archiver.logcheck import record_files
+    from archiver.merkle import leaf_hash
+    from archiver.tlog import Log, MemoryTree, checkpoint_body, note_key_name, sign_checkpoint
+
+    arch = Archive.open(root)
+    log = Log(arch.layout.log)
+    old_sizes = [int(p.name) for p in log.checkpoint_files()]
+    kept = [p for _, p in log.entries() if (root / p).exists()]
+    kept += [
+        arch.layout.relative(f) for f in record_files(arch.layout) if arch.layout.relative(f) not in kept
+    ]
+    leaves = [leaf_hash((root / p).read_bytes()) for p in kept]
+    log.entries_path.write_text("".join(f"{h.hex()} {p}\n" for h, p in zip(leaves, kept, strict=True)))
+    tree = MemoryTree(leaves)
+    for f in log.dir.glob("level-*"):
+        f.unlink()
+    for k, level in enumerate(tree.levels):
+        (log.dir / f"level-{k:02d}").write_bytes(b"".join(level))
+    key = KeyStore().load(signer, lambda n: None)
+    for p in log.checkpoint_files():
+        p.unlink()
+    for size in sorted({s for s in old_sizes if s <= tree.size} | {tree.size}):
+        note = sign_checkpoint(
+            checkpoint_body(arch.archive_id, size, tree.root(size)),
+            note_key_name(key.name, key.key_id),
+            key.private,
+        )
+        (log.checkpoints / f"{size:012d}").write_text(note)

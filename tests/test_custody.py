@@ -131,13 +131,13 @@ def test_accept_made_on_another_copy_is_imported(team, arabic_dir, tmp_path):
     assert bobs.verify_codes() == set()
     # meanwhile the main copy moved on with an unrelated document
     team.ok("--key", "alice", "ingest", str(arabic_dir / "b.txt"))
-    res = team.ok("import", str(copy / event_path))
+    res = team.ok("--key", "alice", "import", str(copy / event_path))
     assert "imported" in res.stdout
     assert team.verify_codes() == set()
     hist = team.ok("history", doc, "--json").json()
     assert hist[-1]["custodian"]["name"] == "bob"  # type: ignore[index]
     assert (team.root / event_path).read_bytes() == (copy / event_path).read_bytes()
-    assert "already present" in team.ok("import", str(copy / event_path)).stdout
+    assert "already present" in team.ok("--key", "alice", "import", str(copy / event_path)).stdout
 
 
 def test_import_refuses_what_would_not_verify(team, arabic_dir, tmp_path):
@@ -150,9 +150,9 @@ def test_import_refuses_what_would_not_verify(team, arabic_dir, tmp_path):
     doc_json = json.loads((copy / event_path).read_text())
     doc_json["reason"] = "changed after signing"
     forged.write_text(json.dumps(doc_json))
-    res = team.run("import", str(forged))
+    res = team.run("--key", "alice", "import", str(forged))
     assert res.exit_code == 2 and "signature" in res.stderr
-    res = team.run("import", str(arabic_dir / "a.txt.meta.json"))
+    res = team.run("--key", "alice", "import", str(arabic_dir / "a.txt.meta.json"))
     assert res.exit_code == 2
     # an edit made elsewhere cannot be imported: its bytes are in the other copy's WARC
     other = tmp_path / "v2.txt"
@@ -165,17 +165,23 @@ def test_import_refuses_what_would_not_verify(team, arabic_dir, tmp_path):
         .ok("--key", "alice", "edit", doc2, str(other), "--reason", "x")
         .stdout.strip()
     )
-    res = team.run("import", str(copy2 / edit_path))
+    res = team.run("--key", "alice", "import", str(copy2 / edit_path))
     assert res.exit_code == 2 and "only transfers, accepts and attestations" in res.stderr
     assert team.verify_codes() == set()
 
 
-def test_key_made_on_another_copy_is_imported(archive, tmp_path, monkeypatch):
+def test_key_made_on_another_copy_is_imported(archive, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(archive.root, copy)
-    monkeypatch.setenv("ARCHIVER_KEY_DIR", str(tmp_path / "carols-keys"))
-    carol = invoke("--archive", str(copy), "keys", "generate", "carol").stdout.strip()
-    res = archive.ok("import", str(copy / "manifests" / "keys" / f"{carol}.json"))
+    carol = invoke(
+        "--archive",
+        str(copy),
+        "keys",
+        "generate",
+        "carol",
+        env={"ARCHIVER_KEY_DIR": str(tmp_path / "carols-keys")},
+    ).stdout.strip()
+    res = archive.ok("--key", "alice", "import", str(copy / "manifests" / "keys" / f"{carol}.json"))
     assert "imported" in res.stdout
     assert any(k["name"] == "carol" for k in archive.ok("keys", "list", "--json").json())  # type: ignore[union-attr,index]
     assert archive.verify_codes() == set()
@@ -201,7 +207,7 @@ def _forge(archive: ArchiveFixture, doc: str, build, key_name: str, role: str = 
     what an insider with the code and a key could do."""
     arch = Archive.open(archive.root)
     key = KeyStore().load(key_name, lambda n: None)
-    with WriteTransaction(arch) as tx:
+    with WriteTransaction(arch, key) as tx:
         chain, state = _open(tx, doc)
         manifest = build(arch, chain, state, key)
         seal_and_queue(tx, manifest, key, role, state.storage["record_id"], concurrent=False)
@@ -217,8 +223,8 @@ def test_chain_broken_middle_event_deleted(story):
     paths = [p for p in manifest_paths(story.root) if p.name.startswith(story.doc)]
     paths[1].unlink()
     story.ok("reindex")
-    # its content record and manifest copy are now unaccounted for, too
-    assert story.verify_codes() == {"chain-broken", "record-orphan"}
+    # its content record and manifest copy are now unaccounted for, and the log misses it
+    assert story.verify_codes() == {"chain-broken", "record-orphan", "log-mismatch"}
 
 
 def test_chain_broken_two_events_swapped(story):
@@ -227,8 +233,8 @@ def test_chain_broken_two_events_swapped(story):
     a.rename(tmp)
     b.rename(a)
     tmp.rename(b)
-    # the index still names the files where the events were
-    assert story.verify_codes() == {"chain-broken", "index-stale"}
+    # the index and the log still name the files where the events were
+    assert story.verify_codes() == {"chain-broken", "index-stale", "log-mismatch"}
 
 
 def test_custody_invalid_previous_custodian_signs_after_transfer(story, tmp_path):
@@ -236,7 +242,7 @@ def test_custody_invalid_previous_custodian_signs_after_transfer(story, tmp_path
     alice = KeyStore().load("alice", lambda n: None)
     forged = tmp_path / "v3.txt"
     forged.write_text("نص مزور", encoding="utf-8")
-    with WriteTransaction(arch) as tx:
+    with WriteTransaction(arch, alice) as tx:
         chain, state = _open(tx, story.doc)
         _new_version(tx, chain, state, forged, "forged by the former custodian", alice, "edited")
     assert story.verify_codes() == {"custody-invalid"}

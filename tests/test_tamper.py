@@ -23,6 +23,7 @@ from tamper import (
     load,
     manifest_paths,
     read_member,
+    relog,
     replace_last_metadata_record,
     resign,
     rewrite_member,
@@ -94,9 +95,9 @@ def test_signature_invalid_manifest_field_edited_naively(sealed):
     doc = load(path)
     doc["content"]["language"] = "en"
     dump(path, doc)
-    # The WARC copy of the manifest no longer matches the file, and the index
-    # remembers the manifest's old digest: three independent witnesses.
-    assert sealed.verify_codes() == {"signature-invalid", "content-mismatch", "index-stale"}
+    # The WARC copy of the manifest no longer matches the file, the index remembers
+    # the manifest's old digest, and the log committed to its old bytes: four witnesses.
+    assert sealed.verify_codes() == {"signature-invalid", "content-mismatch", "index-stale", "log-mismatch"}
 
 
 def test_signature_invalid_manifest_field_edited_thoroughly(sealed):
@@ -106,6 +107,7 @@ def test_signature_invalid_manifest_field_edited_thoroughly(sealed):
     dump(path, doc)
     replace_last_metadata_record(sealed.root, path)
     sealed.ok("reindex")
+    relog(sealed.root)
     assert sealed.verify_codes() == {"signature-invalid"}
 
 
@@ -148,6 +150,7 @@ def test_key_untrusted_event_signed_by_unknown_key(sealed):
     dump(path, resign(doc, forger))
     replace_last_metadata_record(sealed.root, path)
     sealed.ok("reindex")  # the forger rebuilds the derived index too
+    relog(sealed.root)  # ... and, holding alice's key too, the log
     assert sealed.verify_codes() == {"key-untrusted"}
 
 
@@ -164,6 +167,7 @@ def test_key_untrusted_auditor_key_cannot_capture(sealed, tmp_path):
     dump(path, resign(doc, audrey.private, role="auditor"))
     replace_last_metadata_record(sealed.root, path)
     sealed.ok("reindex")
+    relog(sealed.root)
     assert arch.archive_id
     assert sealed.verify_codes() == {"key-untrusted"}
 
@@ -214,6 +218,7 @@ def test_schema_invalid_unknown_member_even_if_signed(sealed):
     dump(path, resign(doc, alice.private))
     replace_last_metadata_record(sealed.root, path)
     sealed.ok("reindex")
+    relog(sealed.root)
     assert sealed.verify_codes() == {"schema-invalid"}
 
 
@@ -221,8 +226,9 @@ def test_schema_invalid_manifest_not_json(sealed):
     path = _first_manifest(sealed.root)
     path.write_bytes(b"{ not json")
     sealed.ok("reindex")
-    # Not parseable at all: its records can no longer be attributed to it.
-    assert sealed.verify_codes() == {"schema-invalid", "record-orphan"}
+    # Not parseable at all: its records can no longer be attributed to it, and the
+    # log committed to other bytes.
+    assert sealed.verify_codes() == {"schema-invalid", "record-orphan", "log-mismatch"}
 
 
 def test_schema_invalid_duplicate_member_names(sealed):
@@ -237,8 +243,9 @@ def test_signature_invalid_key_file_edited(sealed):
     doc = load(key_file)
     doc["role"] = "auditor"
     dump(key_file, doc)
-    # The key is no longer trusted, so everything it signed is untrusted.
-    assert sealed.verify_codes() == {"signature-invalid", "key-untrusted"}
+    # The key is no longer trusted, so everything it signed (checkpoints too) is
+    # untrusted; and the log committed to the key file's old bytes.
+    assert sealed.verify_codes() == {"signature-invalid", "key-untrusted", "log-mismatch"}
 
 
 def test_record_missing_manifest_points_nowhere(sealed):
@@ -250,6 +257,7 @@ def test_record_missing_manifest_points_nowhere(sealed):
     alice = KeyStore().load("alice", lambda n: None)
     dump(path, resign(doc, alice.private))
     sealed.ok("reindex")
+    relog(sealed.root)
     codes = sealed.verify_codes()
     # The named record is absent, the real one unaccounted for, and the WARC copy
     # of the manifest (the original) no longer matches the re-signed file.
@@ -268,8 +276,8 @@ def test_chain_broken_revisit_event_deleted(archive, arabic_dir):
     middle.unlink()
     archive.ok("reindex")
     codes = archive.verify_codes()
-    # Its revisit and metadata records are orphaned too: both facts are reported.
-    assert codes == {"chain-broken", "record-orphan"}, codes
+    # Its revisit and metadata records are orphaned, and the log misses it: all reported.
+    assert codes == {"chain-broken", "record-orphan", "log-mismatch"}, codes
     assert s["record_type"] == "revisit"
 
 

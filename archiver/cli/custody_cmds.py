@@ -173,5 +173,7 @@ def import_cmd(ctx: click.Context, files: tuple[Path, ...], wait_seconds: float)
     \b
     Example:  archiver import ../laptop-copy/manifests/events/3f/3fa2...-000004.json
     """
-    for line in import_records(open_archive(ctx), list(files), wait_seconds):
+    archive = open_archive(ctx)
+    key = signing_key(ctx, archive, "archivist")  # signs the checkpoint after the import
+    for line in import_records(archive, list(files), key, wait_seconds):
         click.echo(line)

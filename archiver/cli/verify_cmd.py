@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from ..errors import InvalidInput
 from ..verify import verify
 from . import cli
 from .common import echo_json, json_option, open_archive
@@ -11,16 +14,30 @@ from .common import echo_json, json_option, open_archive
 
 @cli.command("verify")
 @click.argument("documents", nargs=-1, metavar="[DOC...]")
+@click.option(
+    "--checkpoint",
+    "checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A checkpoint you kept: prove the archive only grew since (else log-rollback).",
+)
 @json_option
 @click.pass_context
-def verify_cmd(ctx: click.Context, documents: tuple[str, ...], as_json: bool) -> None:
+def verify_cmd(
+    ctx: click.Context, documents: tuple[str, ...], checkpoint: Path | None, as_json: bool
+) -> None:
     """Re-check everything (or the given documents): exit 0 clean, 1 problems.
 
     \b
     Example:  archiver verify --json > report.json
     """
     archive = open_archive(ctx)
-    report = verify(archive, list(documents) or None)
+    kept = None
+    if checkpoint is not None:
+        try:
+            kept = checkpoint.read_bytes()[: 1 << 16]
+        except OSError as e:
+            raise InvalidInput(f"--checkpoint {checkpoint}: {e.strerror}") from e
+    report = verify(archive, list(documents) or None, kept)
     if as_json:
         echo_json(report.to_json())
     else:

@@ -1,0 +1,169 @@
+"""Verifying the log (docs/format.md, "Verifying an archive", step 8).
+
+1. ``entries`` parses; no path appears twice.
+2. Every record file (manifests, keys, revocations, audit records) is in the
+   log, and every log entry names a file whose exact bytes hash to its leaf.
+3. The stored node files equal the tree recomputed from the leaves.
+4. Every kept checkpoint names this archive, is signed by a trusted key, and
+   its root equals the recomputed root at its size; the latest covers the
+   whole log (nothing appended after it).
+5. With ``--checkpoint FILE``: the current log extends that checkpoint (its
+   root is the root of the first ``size`` leaves), else ``log-rollback``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .errors import InvalidInput
+from .layout import Layout
+from .merkle import leaf_hash
+from .problems import Problem, ProblemCode
+from .tlog import Checkpoint, Log, MemoryTree, checkpoint_signers, origin_of, parse_checkpoint
+from .trust import TrustSet
+
+RECORD_DIRS = ("events", "keys", "audits")
+Add = Callable[[ProblemCode, str, str], None]
+Trusted = Sequence[tuple[str, str, Ed25519PublicKey]]
+
+
+def record_files(layout: Layout) -> list[Path]:
+    """Every file the log must contain."""
+    out: list[Path] = []
+    for sub in RECORD_DIRS:
+        base = layout.manifests / sub
+        if base.is_dir():
+            out += [p for p in base.rglob("*.json") if not p.name.startswith(".")]
+    return sorted(out)
+
+
+def check_log(
+    layout: Layout, archive_id: str, trust: TrustSet, kept: bytes | None
+) -> tuple[list[Problem], int]:
+    """All log findings, and the tree size."""
+    problems: list[Problem] = []
+
+    def add(code: ProblemCode, message: str, file: str = "manifests/log/entries") -> None:
+        problems.append(Problem(code=code, message=message, file=file))
+
+    log = Log(layout.log)
+    try:
+        entries = log.entries()
+    except (ValueError, UnicodeDecodeError) as e:
+        add(ProblemCode.LOG_MISMATCH, f"the log cannot be read: {e}")
+        return problems, 0
+    leaves: list[bytes] = []
+    seen: set[str] = set()
+    for i, (stored, rel) in enumerate(entries):
+        if rel in seen:
+            add(ProblemCode.LOG_MISMATCH, f"log entry {i} names {rel} a second time")
+        seen.add(rel)
+        path = layout.root / rel
+        try:
+            actual = leaf_hash(path.read_bytes()) if not path.is_symlink() else None
+        except OSError:
+            actual = None
+        if actual is None:
+            add(ProblemCode.LOG_MISMATCH, f"log entry {i} names {rel}, which is missing", rel)
+        elif actual != stored:
+            add(ProblemCode.LOG_MISMATCH, f"{rel} is not the record the log committed to at entry {i}", rel)
+        leaves.append(stored if actual is None else actual)
+    for path in record_files(layout):
+        rel = layout.relative(path)
+        if rel not in seen:
+            add(ProblemCode.LOG_MISMATCH, f"{rel} is not in the log", rel)
+    tree = MemoryTree(leaves)
+    _check_nodes(log, tree, add)
+    trusted: Trusted = [(k.name, k.key_id, k.public) for k in trust.keys.values()]
+    latest = 0
+    for cp_path in log.checkpoint_files():
+        rel = layout.relative(cp_path)
+        cp = _load(cp_path.read_bytes(), archive_id, add, rel)
+        if cp is None:
+            continue
+        if cp_path.name != f"{cp.size:012d}":
+            add(ProblemCode.LOG_MISMATCH, f"checkpoint file name does not match its size {cp.size}", rel)
+        _check_signers(cp, trusted, add, rel)
+        if cp.size > tree.size:
+            add(
+                ProblemCode.LOG_MISMATCH,
+                f"checkpoint of {cp.size} records, but the log holds {tree.size}",
+                rel,
+            )
+        elif tree.root(cp.size) != cp.root:
+            add(
+                ProblemCode.LOG_MISMATCH,
+                f"checkpoint root for size {cp.size} differs from the records' root",
+                rel,
+            )
+        latest = max(latest, cp.size)
+    if tree.size and latest < tree.size:
+        add(
+            ProblemCode.LOG_MISMATCH,
+            f"{tree.size - latest} record(s) logged after the latest checkpoint (an interrupted command?)",
+        )
+    if kept is not None:
+        cp = _parse_kept(kept, archive_id)
+        good, bad = checkpoint_signers(cp, trusted)
+        if bad or not good:
+            add(
+                ProblemCode.KEY_UNTRUSTED if not bad else ProblemCode.SIGNATURE_INVALID,
+                "the kept checkpoint is not validly signed by a key this archive trusts",
+                "--checkpoint",
+            )
+        if cp.size > tree.size or tree.root(cp.size) != cp.root:
+            add(
+                ProblemCode.LOG_ROLLBACK,
+                f"this archive does not extend the kept checkpoint of {cp.size} records "
+                f"(it holds {tree.size}; records were removed, altered or rolled back)",
+                "--checkpoint",
+            )
+    return problems, tree.size
+
+
+def _check_nodes(log: Log, tree: MemoryTree, add: Add) -> None:
+    for k, level in enumerate(tree.levels):
+        path = log.dir / f"level-{k:02d}"
+        try:
+            stored = path.read_bytes() if path.exists() else b""
+        except OSError:
+            stored = b""
+        if stored != b"".join(level) and (level or stored):
+            add(
+                ProblemCode.LOG_MISMATCH,
+                f"stored tree level {k} differs from the records' tree",
+                f"manifests/log/level-{k:02d}",
+            )
+
+
+def _check_signers(cp: Checkpoint, trusted: Trusted, add: Add, rel: str) -> None:
+    good, bad = checkpoint_signers(cp, trusted)
+    if bad:
+        add(ProblemCode.SIGNATURE_INVALID, "a checkpoint signature does not verify", rel)
+    elif not good:
+        add(ProblemCode.KEY_UNTRUSTED, "checkpoint not signed by any key this archive trusts", rel)
+
+
+def _load(raw: bytes, archive_id: str, add: Add, rel: str) -> Checkpoint | None:
+    try:
+        cp = parse_checkpoint(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        add(ProblemCode.LOG_MISMATCH, f"unreadable checkpoint: {e}", rel)
+        return None
+    if cp.origin != origin_of(archive_id):
+        add(ProblemCode.LOG_MISMATCH, f"checkpoint of another log ({cp.origin})", rel)
+        return None
+    return cp
+
+
+def _parse_kept(raw: bytes, archive_id: str) -> Checkpoint:
+    try:
+        cp = parse_checkpoint(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"--checkpoint: not a checkpoint ({e})") from e
+    if cp.origin != origin_of(archive_id):
+        raise InvalidInput(f"--checkpoint: a checkpoint of another archive ({cp.origin})")
+    return cp
