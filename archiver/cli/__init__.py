@@ -79,4 +79,12 @@ def main() -> None:
     cli(prog_name="archiver")
 
 
-from . import archive_cmds, custody_cmds, ingest_cmd, key_cmds, read_cmds, verify_cmd  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    archive_cmds,
+    custody_cmds,
+    ingest_cmd,
+    key_cmds,
+    log_cmds,
+    read_cmds,
+    verify_cmd,
+)
