@@ -586,6 +586,10 @@ class _Verifier:
             del doc
         if self.full:
             self.check_orphans(accounted | self.claimed)
+        if self.full:
+            from .audit import check_audit_records
+
+            self.problems.extend(check_audit_records(self.layout, self.archive.archive_id, self.trust))
         if self.full or self.kept_checkpoint is not None:
             # step 8: the log (a documents-scope run checks only a kept checkpoint, via the whole log)
             found, _ = check_log(self.layout, self.archive.archive_id, self.trust, self.kept_checkpoint)

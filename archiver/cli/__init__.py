@@ -81,6 +81,7 @@ def main() -> None:
 
 from . import (  # noqa: E402, F401
     archive_cmds,
+    audit_cmd,
     custody_cmds,
     ingest_cmd,
     key_cmds,
