@@ -87,5 +87,6 @@ from . import (  # noqa: E402, F401
     key_cmds,
     log_cmds,
     read_cmds,
+    report_cmd,
     verify_cmd,
 )
