@@ -131,6 +131,14 @@ def _base(
     }
 
 
+def _seal_without_content(
+    tx: WriteTransaction, state: CustodyState, manifest: dict[str, Any], key: SigningKey, role: str
+) -> Event:
+    """Seal an event that writes no bytes: its WARC copy refers to the current content record."""
+    assert state.storage is not None
+    return seal_and_queue(tx, manifest, key, role, state.storage["record_id"], concurrent=False)
+
+
 def _need_reason(reason: str) -> str:
     if not reason.strip():
         raise InvalidInput("--reason is required and may not be empty")
@@ -333,14 +341,7 @@ def transfer(
         _require_custodian(state, key, "transfer", archive)
         manifest = _base(archive, chain, state, "transferred", key, "archivist", reason)
         manifest["transfer"] = {"to": {"key_id": receiver.key_id, "name": receiver.name}}
-        return seal_and_queue(
-            tx,
-            manifest,
-            key,
-            "archivist",
-            state.storage["record_id"],  # type: ignore[index]
-            concurrent=False,
-        )
+        return _seal_without_content(tx, state, manifest, key, "archivist")
 
 
 def accept(
@@ -362,14 +363,7 @@ def accept(
             raise InvalidInput(f"{what} for {key.name} on this document")
         manifest = _base(archive, chain, state, "accepted", key, "archivist", reason)
         manifest["accept"] = {"transfer": state.pending_transfer}
-        return seal_and_queue(
-            tx,
-            manifest,
-            key,
-            "archivist",
-            state.storage["record_id"],  # type: ignore[index]
-            concurrent=False,
-        )
+        return _seal_without_content(tx, state, manifest, key, "archivist")
 
 
 def attest(
@@ -399,14 +393,7 @@ def attest(
                 "tool": {"name": TOOL_NAME, "version": __version__},
             },
         }
-        return seal_and_queue(
-            tx,
-            manifest,
-            key,
-            "auditor",
-            state.storage["record_id"],  # type: ignore[index]
-            concurrent=False,
-        )
+        return _seal_without_content(tx, state, manifest, key, "auditor")
 
 
 # -- import ------------------------------------------------------------------------------------------------
