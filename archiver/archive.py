@@ -13,18 +13,21 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .__version__ import TOOL_NAME, __version__
 from .canonical import JSONFormatError, load_strict, pretty_bytes
 from .errors import ArchiveExists, ArchiveNotFound, CorruptArchive, InvalidInput, KeyUnavailable
-from .fsutil import WriterLock, atomic_write, fsync_dir
+from .fsutil import atomic_write, fsync_dir
 from .keystore import KeyStore, PassphraseSource, SigningKey, check_key_name
 from .layout import Layout
 from .schema import schema_errors
 from .signing import make_signature, raw_public
 from .timeutil import Clock, format_time, system_clock
 from .trust import TrustSet, load_trust
+
+if TYPE_CHECKING:
+    from .recovery import WriteSession
 
 DEFAULT_ROTATION = 1 << 30
 ROLES = ("archivist", "auditor")
@@ -145,9 +148,12 @@ class Archive:
         )
         return cls(layout, info, clock)
 
-    def writer_lock(self, wait_seconds: float = 0.0) -> WriterLock:
-        """The exclusive lock every writing command holds for its whole duration."""
-        return WriterLock(self.layout.lock, wait_seconds)
+    def writer_lock(self, wait_seconds: float = 0.0) -> WriteSession:
+        """The session every writing command runs in: exclusive lock, crash recovery, intent,
+        and rollback on failure (``recovery.py``)."""
+        from .recovery import WriteSession
+
+        return WriteSession(self, wait_seconds)
 
     # -- keys -------------------------------------------------------------------
     def trust(self) -> TrustSet:
@@ -179,21 +185,13 @@ class Archive:
         return key.key_id
 
     def _log(self, paths: list[Path], signer: SigningKey) -> None:
-        """Append records written outside a WriteTransaction to the log, with a checkpoint;
-        on failure the records are removed again."""
+        """Append records written outside a WriteTransaction to the log, with a checkpoint.
+        Called inside a write session, which rolls back on failure."""
         from .logwrite import log_records
 
-        try:
-            log_records(
-                self.layout,
-                self.archive_id,
-                [(self.layout.relative(p), p.read_bytes()) for p in paths],
-                signer,
-            )
-        except BaseException:
-            for p in paths:
-                p.unlink(missing_ok=True)
-            raise
+        log_records(
+            self.layout, self.archive_id, [(self.layout.relative(p), p.read_bytes()) for p in paths], signer
+        )
 
     def _write_key_record(self, key: SigningKey, role: str) -> Path:
         doc: dict[str, Any] = {

@@ -177,11 +177,15 @@ def _latest_manifest_id(layout: Layout, doc: str) -> str | None:
         return None
 
 
-def check_audit_records(layout: Layout, archive_id: str, trust: TrustSet) -> list[Problem]:
+def check_audit_records(
+    layout: Layout, archive_id: str, trust: TrustSet, only: frozenset[str] | None = None
+) -> list[Problem]:
     """Verifier step for audit records: schema, archive, and an auditor's valid signature."""
     out: list[Problem] = []
     for path in audit_files(layout):
         rel = layout.relative(path)
+        if only is not None and rel not in only:
+            continue
         try:
             rec = load_strict(path.read_bytes()[: 64 << 20])
         except (OSError, JSONFormatError) as e:

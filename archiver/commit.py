@@ -12,18 +12,16 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from .archive import Archive
-from .fsutil import WriterLock, atomic_write, fsync_dir
+from .fsutil import atomic_write, crashpoint, fsync_dir
 from .index import Index
 from .keystore import SigningKey
-from .logwrite import log_records, undo
+from .logwrite import log_records
 from .manifest import Event
-from .tlog import Log
 from .warcstore import MANIFEST_CONTENT_TYPE, RecordRef, WarcWriter
 
 
@@ -35,24 +33,27 @@ class WriteTransaction:
         self.archive = archive
         self.signer = signer
         self.layout = archive.layout
-        self._lock: WriterLock = archive.writer_lock(wait_seconds)
+        self._session = archive.writer_lock(wait_seconds)
         self.events: list[tuple[Event, bytes, RecordRef]] = []
-        self._written: list[Path] = []
 
     def __enter__(self) -> WriteTransaction:
-        self._lock.__enter__()
+        self._session.__enter__()
         try:
             if not self.layout.index.exists():
                 from .reindex import reindex_locked
 
                 reindex_locked(self.archive)
             self.index = Index.open(self.layout.index)
-        except BaseException:
-            self._lock.__exit__(None, None, None)
+        except BaseException as e:
+            self._session.__exit__(type(e), e, None)
             raise
         self.warc = WarcWriter(self.layout, self.archive.archive_id, self.archive.info.rotation_bytes)
-        self._log_size = Log(self.layout.log).size
         return self
+
+    @property
+    def recovered(self) -> list[str]:
+        """What crash recovery did when this transaction started (usually nothing)."""
+        return self._session.recovered
 
     def write_manifest_record(
         self, data: bytes, event: Event, content_record_id: str, concurrent: bool
@@ -80,6 +81,7 @@ class WriteTransaction:
 
     def _commit(self) -> None:
         self.warc.sync()
+        crashpoint("warc-synced")
         dirs: set[Path] = set()
         for event, data, _ in self.events:
             path = self.layout.root / event.path
@@ -87,14 +89,16 @@ class WriteTransaction:
                 path.parent.mkdir(parents=True)
                 dirs.add(path.parent.parent)
             atomic_write(path, data, sync_dir=False)
-            self._written.append(path)
+            crashpoint("manifest-written")
             dirs.add(path.parent)
         for d in sorted(dirs):
             fsync_dir(d)
         log_records(
             self.layout, self.archive.archive_id, [(e.path, data) for e, data, _ in self.events], self.signer
         )
+        crashpoint("checkpoint-written")
         self.index.add((e, (m.warc_file, m.offset)) for e, _, m in self.events)
+        crashpoint("index-written")
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -103,19 +107,13 @@ class WriteTransaction:
             if exc_type is None:
                 try:
                     self._commit()
-                except BaseException:
-                    self._rollback()
+                except BaseException as e:
+                    exc_type, exc = type(e), e
                     raise
-            else:
-                self._rollback()
         finally:
             self.warc.close()
             self.index.close()
-            self._lock.__exit__(exc_type, exc, tb)
-
-    def _rollback(self) -> None:
-        undo(self.layout, self._log_size)
-        self.warc.rollback()
-        for path in self._written:
-            with contextlib.suppress(OSError):
-                path.unlink()
+            # On failure the session rolls everything back to the state recorded
+            # before this transaction wrote anything (or, past the checkpoint,
+            # keeps the committed command and rebuilds the index).
+            self._session.__exit__(exc_type, exc, tb)

@@ -374,16 +374,22 @@ def attest(
     Raises:
         InvalidInput: the document does not verify clean.
     """
-    from .verify import verify
+    from .verify import resolve_by_files, verify
 
+    # Verify first, as a reader (it must not hold the writer lock, which readers wait for);
+    # then attest only if nothing was added to the document in between.
+    doc_id = resolve_by_files(archive.layout, document)
+    verified_latest = load_chain(archive.layout, doc_id)[-1].digest
+    report = verify(archive, [doc_id])
+    if not report.ok:
+        raise InvalidInput(
+            f"document {doc_id} has {len(report.problems)} problem(s) "
+            f"({report.problems[0]}); an auditor attests only a document that verifies"
+        )
     with WriteTransaction(archive, key, wait_seconds) as tx:
-        chain, state = _open(tx, document)
-        report = verify(archive, [chain[0].document_id])
-        if not report.ok:
-            raise InvalidInput(
-                f"document {chain[0].document_id} has {len(report.problems)} problem(s) "
-                f"({report.problems[0]}); an auditor attests only a document that verifies"
-            )
+        chain, state = _open(tx, doc_id)
+        if chain[-1].digest != verified_latest:
+            raise InvalidInput(f"document {doc_id} changed while it was being verified; attest again")
         manifest = _base(archive, chain, state, "attested", key, "auditor", None)
         manifest["attestation"] = {
             "note": note,

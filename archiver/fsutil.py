@@ -68,6 +68,7 @@ def atomic_write(path: Path, data: bytes, *, overwrite: bool = False, sync_dir: 
             os.fsync(fd)
         finally:
             os.close(fd)
+        crashpoint("atomic-tmp-written")
         if overwrite:
             os.replace(tmp, path)
         else:
@@ -86,40 +87,58 @@ def atomic_write(path: Path, data: bytes, *, overwrite: bool = False, sync_dir: 
         raise io_error("write", path, e) from e
 
 
-class WriterLock:
-    """Exclusive writer lock on an archive, held for a whole write command.
+#: A writer finding the lock held by readers (who record no PID) waits this long
+#: for their snapshot to finish before giving up.
+READER_GRACE_SECONDS = 10.0
 
-    Readers never take it: every record is written atomically and in an order
-    (docs/durability.md) that keeps what a reader sees consistent.
+#: Lock files this process holds exclusively: a reader in the same process (a
+#: writer verifying) must not wait for itself.
+HELD_EXCLUSIVE: set[Path] = set()
+
+
+class ArchiveLock:
+    """The archive's lock file: exclusive for a whole write command, shared for a
+    reader's snapshot (docs/durability.md, "Readers").
+
+    A writer records ``PID N since TIME`` in the lock file, so that a second
+    writer's error says who holds the archive.
     """
 
-    def __init__(self, path: Path, wait_seconds: float = 0.0) -> None:
+    def __init__(self, path: Path, wait_seconds: float = 0.0, *, shared: bool = False) -> None:
         self.path = path
         self.wait_seconds = wait_seconds
+        self.shared = shared
         self._fd: int | None = None
 
-    def __enter__(self) -> WriterLock:
+    def __enter__(self) -> ArchiveLock:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            fd = os.open(
+                self.path, (os.O_RDONLY if self.shared else os.O_RDWR | os.O_CREAT) | os.O_NOFOLLOW, 0o644
+            )
         except OSError as e:
             raise io_error("open lock file", self.path, e) from e
-        deadline = time.monotonic() + self.wait_seconds
+        start = time.monotonic()
+        mode = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+                waited = time.monotonic() - start
+                limit = self.wait_seconds if holder else max(self.wait_seconds, READER_GRACE_SECONDS)
+                if waited >= limit:
                     os.close(fd)
                     raise ArchiveLocked(
-                        f"archive is locked by {holder or 'another process'}; "
+                        f"archive is locked by {holder or 'readers'}; "
                         "wait for it to finish or retry with --wait SECONDS"
                     ) from None
-                time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        os.pwrite(fd, f"PID {os.getpid()} since {stamp}\n".encode(), 0)
+                time.sleep(0.02)
+        if not self.shared:
+            os.ftruncate(fd, 0)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            os.pwrite(fd, f"PID {os.getpid()} since {stamp}\n".encode(), 0)
+            HELD_EXCLUSIVE.add(self.path.resolve())
         self._fd = fd
         return self
 
@@ -130,8 +149,31 @@ class WriterLock:
         tb: TracebackType | None,
     ) -> None:
         if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
+            if not self.shared:
+                HELD_EXCLUSIVE.discard(self.path.resolve())
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, 0)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+_crash_counts: dict[str, int] = {}
+
+
+def crashpoint(name: str) -> None:
+    """TEST ONLY: die here, as in a power cut, when ``$ARCHIVER_TEST_CRASH_AT`` names this point.
+
+    The value is ``NAME`` or ``NAME#K`` (the K-th time the point is reached).
+    The crash-consistency tests use it to kill writers at exact stages of the
+    write protocol; nothing else sets it.
+    """
+    target = os.environ.get("ARCHIVER_TEST_CRASH_AT")
+    if not target:
+        return
+    point, _, nth = target.partition("#")
+    if point != name:
+        return
+    _crash_counts[name] = _crash_counts.get(name, 0) + 1
+    if _crash_counts[name] >= int(nth or 1):
+        os.kill(os.getpid(), 9)

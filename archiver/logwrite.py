@@ -1,14 +1,14 @@
 """Appending records to the log and signing the checkpoint: the last step of every write.
 
-All or nothing: if the append or the checkpoint fails, the log is cut back to
-its previous size and no checkpoint of the new size remains.
+The checkpoint is the command's commit point. Rolling back a failed or
+interrupted command is the write session's job (``recovery.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
+from .fsutil import crashpoint
 from .keystore import SigningKey
 from .layout import Layout
 from .tlog import Log, write_checkpoint
@@ -19,33 +19,13 @@ def log_records(
 ) -> int:
     """Append (path inside the archive, exact bytes) records and sign a checkpoint.
 
-    Returns the new tree size. The caller holds the writer lock.
+    Returns the new tree size. The caller holds the writer lock (a write session).
 
     Raises:
-        StoreError: writing failed; the log is as it was.
+        StoreError: writing failed.
     """
     log = Log(layout.log)
-    before = log.size
-    checkpoint = None
-    try:
-        size = log.append(records) if records else before
-        checkpoint = write_checkpoint(log, archive_id, signer.name, signer.key_id, signer.private)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            if checkpoint is not None:
-                checkpoint.unlink()
-            if log.size != before:
-                log.truncate(before)
-        raise
+    size = log.append(records) if records else log.size
+    crashpoint("log-appended")
+    write_checkpoint(log, archive_id, signer.name, signer.key_id, signer.private)
     return size
-
-
-def undo(layout: Layout, size: int) -> None:
-    """Cut the log back to ``size`` leaves and drop checkpoints beyond it (rollback)."""
-    log = Log(layout.log)
-    with contextlib.suppress(OSError):
-        for cp in log.checkpoint_files():
-            if int(cp.name) > size:
-                cp.unlink()
-        if log.size > size:
-            log.truncate(size)

@@ -30,7 +30,7 @@ from typing import BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .fsutil import atomic_write, fsync_dir, io_error
+from .fsutil import atomic_write, crashpoint, fsync_dir, io_error
 from .merkle import EMPTY_ROOT, leaf_hash, node_hash
 from .signing import raw_public
 
@@ -232,6 +232,9 @@ class Log:
                         level_file(k).write(node)
                     last[k] = node
                     size += 1
+                for f in files.values():
+                    f.flush()
+                crashpoint("log-nodes-written")
                 with open(self.entries_path, "a", encoding="utf-8") as ef:
                     ef.write("".join(lines))
                     ef.flush()
@@ -244,17 +247,19 @@ class Log:
         fsync_dir(self.dir)
         return size
 
-    def entries(self) -> list[tuple[bytes, str]]:
-        """(leaf hash, path) for every leaf, in order.
+    def entries(self, limit: int | None = None) -> list[tuple[bytes, str]]:
+        """(leaf hash, path) for the first ``limit`` leaves (default: all), in order.
 
         Raises:
             ValueError: a malformed line.
         """
         if not self.entries_path.exists():
             return []
-        out = []
+        out: list[tuple[bytes, str]] = []
         with open(self.entries_path, encoding="utf-8", errors="strict") as f:
             for n, line in enumerate(f, 1):
+                if limit is not None and n > limit:
+                    break
                 m = ENTRY_LINE.match(line.rstrip("\n"))
                 if m is None or ".." in line:
                     raise ValueError(f"line {n} of the log is malformed")
@@ -262,16 +267,28 @@ class Log:
         return out
 
     def truncate(self, size: int) -> None:
-        """Cut the log back to ``size`` leaves (rolling back a failed command's appends)."""
-        entries = self.entries()[:size]
-        atomic_write(
-            self.entries_path, "".join(f"{h.hex()} {p}\n" for h, p in entries).encode(), overwrite=True
-        )
-        tree = MemoryTree([h for h, _ in entries])
+        """Cut the log back to ``size`` leaves (rolling back a failed or interrupted command).
+
+        Complete nodes below ``size`` never change, so each level file is simply
+        cut to the number of complete nodes it has at that size; a torn last
+        line or node beyond it is dropped with the rest.
+        """
+        if not self.entries_path.exists():
+            return
+        keep = []
+        with open(self.entries_path, "rb") as f:
+            for _ in range(size):
+                line = f.readline()
+                if not line.endswith(b"\n"):
+                    raise ValueError(f"the log holds fewer than {size} complete entries")
+                keep.append(line)
+        if sum(len(x) for x in keep) != self.entries_path.stat().st_size:
+            atomic_write(self.entries_path, b"".join(keep), overwrite=True)
         k = 0
         while self._level(k).exists():
-            data = b"".join(tree.levels[k]) if k < len(tree.levels) else b""
-            atomic_write(self._level(k), data, overwrite=True)
+            want = (size >> k) * HASH
+            if self._level(k).stat().st_size > want:
+                os.truncate(self._level(k), want)
             k += 1
 
     def checkpoint_files(self) -> list[Path]:

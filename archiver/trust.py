@@ -123,12 +123,12 @@ def _read_json(path: Path) -> tuple[Any, str | None]:
         return None, str(e)
 
 
-def load_trust(layout: Layout, archive_id: str) -> TrustSet:
-    """Load ``keys/`` (invariants 1 and 2 in the module docstring)."""
+def load_trust(layout: Layout, archive_id: str, only: frozenset[str] | None = None) -> TrustSet:
+    """Load ``keys/`` (invariants 1 and 2 in the module docstring); ``only``: a reader's snapshot."""
     ts = TrustSet()
     if not layout.keys.is_dir():
         return ts
-    key_files = sorted(layout.keys.glob("*.json"))
+    key_files = sorted(p for p in layout.keys.glob("*.json") if only is None or layout.relative(p) in only)
     rev_docs: list[tuple[dict[str, Any], str]] = []
     for path in key_files:
         rel = layout.relative(path)

@@ -49,7 +49,9 @@ from .logcheck import check_log
 from .manifest import ACTION_ROLES, Event, ManifestError
 from .problems import Counts, Problem, ProblemCode, Report
 from .redaction import MAX_REDACT_TEXT, check_proof, decode
+from .snapshot import Snapshot, take_snapshot
 from .timeutil import format_time
+from .trust import load_trust
 from .warcscan import RecordInfo, TextCheck, read_block, read_record, scan_file
 from .warcstore import MANIFEST_CONTENT_TYPE, warc_digest
 
@@ -67,6 +69,7 @@ class _Verifier:
     ) -> None:
         self.archive = archive
         self.kept_checkpoint = checkpoint
+        self.snap: Snapshot = take_snapshot(archive.layout)
         self.layout: Layout = archive.layout
         self.documents = documents
         self.full = documents is None
@@ -93,6 +96,8 @@ class _Verifier:
     def load_events(self) -> dict[str, list[Event]]:
         by_doc: dict[str, list[Event]] = defaultdict(list)
         for path in self.layout.event_files():
+            if not self.snap.has_record(self.layout.relative(path)) and EVENT_NAME.match(path.name):
+                continue  # written after this reader's snapshot
             rel = self.layout.relative(path)
             m = EVENT_NAME.match(path.name)
             doc_hint = m.group(1) if m else None
@@ -202,7 +207,7 @@ class _Verifier:
         """The record at a position: from the full scan, or read now (documents scope)."""
         if pos not in self.records:
             path = self.layout.store / pos[0]
-            if path.is_symlink() or not path.is_file() or pos[1] >= path.stat().st_size:
+            if path.is_symlink() or not path.is_file() or pos[1] >= self.snap.warc_sizes.get(pos[0], 0):
                 return None
             with open(path, "rb") as f:
                 self.records[pos] = read_record(f, pos[1], text=self.texts.get(pos))[0]
@@ -216,8 +221,12 @@ class _Verifier:
 
     def scan_all(self, expected: dict[str, list[int]]) -> None:
         for path in self.layout.warc_files():
+            if path.name not in self.snap.warc_sizes:
+                continue
             texts = {off: t for (name, off), t in self.texts.items() if name == path.name}
-            for offset, info in scan_file(path, expected.get(path.name, []), texts):
+            for offset, info in scan_file(
+                path, expected.get(path.name, []), texts, self.snap.warc_sizes[path.name]
+            ):
                 self.records[(path.name, offset)] = info
                 self.count(info)
                 if (
@@ -518,6 +527,13 @@ class _Verifier:
             idx.close()
         if self.documents is not None:
             actual = {k: r for k, r in actual.items() if k[0] in self.documents}
+        # rows of events written after the snapshot are not this reader's business;
+        # rows whose manifest does not exist at all are stale
+        actual = {
+            k: r
+            for k, r in actual.items()
+            if self.snap.has_record(r[4]) or not (self.layout.root / r[4]).exists()
+        }
         differ = 0
         for key in expected.keys() | actual.keys():
             want, have = expected.get(key), actual.get(key)
@@ -546,7 +562,7 @@ class _Verifier:
 
     # -- all --------------------------------------------------------------------------------------
     def run(self) -> Report:
-        self.trust = self.archive.trust()
+        self.trust = load_trust(self.layout, self.archive.archive_id, self.snap.records)
         self.problems.extend(self.trust.problems)
         self.counts.keys = len(self.trust.keys)
         by_doc = self.load_events()
@@ -566,7 +582,7 @@ class _Verifier:
                 for ref in (e.storage, e.content_ref, *(a for _, a in self.attachments(e))):
                     expected[str(ref["warc_file"])].append(int(ref["offset"]))
             self.scan_all(expected)
-        accounted: set[Pos] = {(p.name, 0) for p in self.layout.warc_files()}
+        accounted: set[Pos] = {(name, 0) for name in self.snap.warc_sizes}
         self.meta_of: dict[str, Pos] = {}
         for doc, events in chains.items():
             before: Event | None = None
@@ -589,10 +605,14 @@ class _Verifier:
         if self.full:
             from .audit import check_audit_records
 
-            self.problems.extend(check_audit_records(self.layout, self.archive.archive_id, self.trust))
+            self.problems.extend(
+                check_audit_records(self.layout, self.archive.archive_id, self.trust, self.snap.records)
+            )
         if self.full or self.kept_checkpoint is not None:
             # step 8: the log (a documents-scope run checks only a kept checkpoint, via the whole log)
-            found, _ = check_log(self.layout, self.archive.archive_id, self.trust, self.kept_checkpoint)
+            found, _ = check_log(
+                self.layout, self.archive.archive_id, self.trust, self.kept_checkpoint, self.snap
+            )
             self.problems.extend(p for p in found if self.full or p.file == "--checkpoint")
         self.check_index(all_events)
         return Report(

@@ -93,7 +93,10 @@ def read_record(
 
 
 def scan_file(
-    path: Path, resync: list[int] | None = None, texts: dict[int, TextCheck] | None = None
+    path: Path,
+    resync: list[int] | None = None,
+    texts: dict[int, TextCheck] | None = None,
+    limit: int | None = None,
 ) -> Iterator[tuple[int, RecordInfo]]:
     """Every record of a WARC file, in order, reading each byte once.
 
@@ -104,6 +107,8 @@ def scan_file(
     texts = texts or {}
     with open(path, "rb") as f:
         size = f.seek(0, 2)
+        if limit is not None:
+            size = min(size, limit)  # a reader's snapshot: bytes appended later are not its business
         f.seek(0)
         offset = 0
         pending: bytes | None = b""

@@ -26,7 +26,7 @@ from warcio.warcwriter import WARCWriter
 
 from .__version__ import TOOL_NAME, __version__
 from .errors import StoreError
-from .fsutil import fsync_dir, io_error
+from .fsutil import crashpoint, fsync_dir, io_error
 from .layout import Layout
 
 COMPRESSION_LEVEL = 1
@@ -185,6 +185,7 @@ class WarcWriter:
             writer.write_record(record)
             self._fh.flush()
             self._pos = self._fh.tell()
+            crashpoint("warc-record-written")
         except OSError as e:
             raise io_error("write WARC record to", self._path or "store", e) from e
         return start, self._pos - start

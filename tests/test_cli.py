@@ -8,7 +8,7 @@ import os
 import pytest
 
 from archiver.cli import cli
-from archiver.fsutil import WriterLock
+from archiver.fsutil import ArchiveLock
 
 from conftest import invoke
 
@@ -49,7 +49,7 @@ def test_usage_error_is_exit_2():
 
 
 def test_locked_archive_says_who_holds_it(archive, arabic_dir):
-    with WriterLock(archive.root / "store" / ".writer.lock"):
+    with ArchiveLock(archive.root / "store" / ".writer.lock"):
         res = archive.run("ingest", str(arabic_dir / "a.txt"))
     assert res.exit_code == 2
     assert f"locked by PID {os.getpid()} since" in res.stderr and "--wait" in res.stderr

@@ -6,6 +6,7 @@ and exit 2; a verification with problems exits 1; click's usage errors exit 2.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import Any
@@ -72,6 +73,11 @@ def cli(ctx: click.Context, archive_path: str | None, key_name: str | None, debu
     Example:  archiver init evidence && cd evidence && archiver keys generate alice
     """
     ctx.obj = {"archive": archive_path, "key": key_name, "debug": debug}
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("archiver: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("archiver")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING)
 
 
 def main() -> None:
