@@ -87,7 +87,8 @@ def recover(archive: Archive, *, keep_leftovers: bool = True) -> list[str]:
         raise CorruptArchive(f"{path} is damaged ({e}); restore the archive from a backup") from e
     log = Log(layout.log)
     actions: list[str] = []
-    if _latest_checkpoint_size(log) > log_size and log.size >= _latest_checkpoint_size(log):
+    committed = _latest_checkpoint_size(log) > log_size and log.size >= _latest_checkpoint_size(log)
+    if committed:
         actions.append("the interrupted command had committed (its checkpoint exists); index rebuilt")
         _cut_log(log, _latest_checkpoint_size(log), None, actions)
     else:
@@ -101,9 +102,12 @@ def recover(archive: Archive, *, keep_leftovers: bool = True) -> list[str]:
         _remove_unlogged_records(layout, log, log_size, stash, actions)
         if not actions:
             actions.append("an interrupted command had written nothing")
-    from .reindex import reindex_locked
+    if keep_leftovers or committed:
+        # After a crash the index's state is unknown; after a clean failure before the
+        # commit point it was never touched (and rebuilding it would change its bytes).
+        from .reindex import reindex_locked
 
-    reindex_locked(archive)
+        reindex_locked(archive)
     if keep_leftovers:
         line = f"{format_time(archive.clock())} recovered an interrupted write: {'; '.join(actions)}\n"
         log_warning("recovered an interrupted write: %s (see store/recovery.log)", "; ".join(actions))
