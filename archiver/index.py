@@ -204,15 +204,23 @@ class Index:
         return len(rows)
 
     # -- reading ---------------------------------------------------------------
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        """Run a read query; a damaged database is the archive's problem, said plainly.
+
+        Raises:
+            CorruptArchive: the index is damaged.
+        """
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise CorruptArchive(f"the index {self.path} is damaged ({e}): run `archiver reindex`") from e
+
     def all_rows(self) -> set[Row]:
         """Every row, for comparison with the manifests."""
-        return set(self.conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM events"))  # noqa: S608
+        return set(self._query(f"SELECT {', '.join(_COLUMNS)} FROM events"))  # noqa: S608
 
     def _rows(self, where: str, args: tuple[Any, ...]) -> list[EventRow]:
-        cur = self.conn.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM events WHERE {where}",  # noqa: S608
-            args,
-        )
+        cur = self._query(f"SELECT {', '.join(_COLUMNS)} FROM events WHERE {where}", args)  # noqa: S608
         return [EventRow(*r) for r in cur]
 
     def events_of(self, document_id: str) -> list[EventRow]:
@@ -259,7 +267,7 @@ class Index:
         p = prefix.strip().lower()
         if not p or any(ch not in "0123456789abcdef" for ch in p) or len(p) > 32:
             raise InvalidInput(f"{prefix[:40]!r} is not a document id (hex digits)")
-        cur = self.conn.execute(
+        cur = self._query(
             "SELECT DISTINCT document_id FROM events WHERE document_id >= ? AND document_id < ? "
             "ORDER BY document_id LIMIT 6",
             (p, p + "g"),

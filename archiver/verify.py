@@ -523,6 +523,9 @@ class _Verifier:
             return
         try:
             actual = {(r[0], r[1]): r for r in idx.all_rows()}
+        except CorruptArchive as err:
+            self.add(ProblemCode.INDEX_STALE, str(err), file="store/index.sqlite")
+            return
         finally:
             idx.close()
         if self.documents is not None:
