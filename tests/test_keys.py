@@ -68,6 +68,20 @@ def test_no_secret_in_any_output(archive, arabic_dir):
     for res in outputs:
         for s in secrets:
             assert s not in res.stdout and s not in res.stderr
+    # ... nor in any file of the archive (records, WARC, log, index, recovery log),
+    # nor in the public half kept beside the private key
+    (archive.root / "store" / ".pending").write_text('{"log_size": 0, "warc": {}}')  # force a recovery
+    outputs.append(archive.ok("--key", "alice", "ingest", str(arabic_dir / "b.txt")))
+    assert "recovered an interrupted write" in outputs[-1].stderr
+    files = [p for p in archive.root.rglob("*") if p.is_file()] + list(archive.keydir.glob("*.pub.json"))
+    for f in files:
+        data = f.read_bytes()
+        if f.suffix == ".gz":
+            import gzip
+
+            data += gzip.decompress(data)
+        for s in secrets:
+            assert s.encode() not in data and raw not in data, f
 
 
 def test_key_selection_messages(archive, arabic_dir):
