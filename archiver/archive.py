@@ -181,10 +181,10 @@ class Archive:
                 raise InvalidInput(f"this archive already trusts a key named {name!r}")
             key = store.generate(name, passphrase)
             path = self._write_key_record(key, role)
-            self._log([path], key)
+            self.append_to_log([path], key)
         return key.key_id
 
-    def _log(self, paths: list[Path], signer: SigningKey) -> None:
+    def append_to_log(self, paths: list[Path], signer: SigningKey) -> None:
         """Append records written outside a WriteTransaction to the log, with a checkpoint.
         Called inside a write session, which rolls back on failure."""
         from .logwrite import log_records
@@ -248,7 +248,7 @@ class Archive:
             doc["signatures"] = [make_signature(doc, signer.private, signer_key.role)]
             path = self.layout.revocation_file(target)
             atomic_write(path, pretty_bytes(doc))
-            self._log([path], signer)
+            self.append_to_log([path], signer)
         return target
 
     def signing_key(

@@ -161,7 +161,7 @@ def run_audit(
         (layout.manifests / "audits").mkdir(exist_ok=True)
         path = layout.manifests / "audits" / (format_time(now).replace(":", "").replace("-", "") + ".json")
         atomic_write(path, pretty_bytes(record))
-        archive._log([path], key)
+        archive.append_to_log([path], key)
     return AuditResult(
         record=record, path=path, problems=problems, overdue=overdue, not_reached=len(order) - len(checked)
     )

@@ -442,7 +442,7 @@ def import_records(
                 if target is not None:
                     written.append(target)
         if written:
-            archive._log(written, key)
+            archive.append_to_log(written, key)
     events = [(p, r, d) for p, r, d in docs if d.get("format") == "archiver/manifest/1"]
     unknown = [
         p

@@ -28,7 +28,6 @@ class Snapshot:
     warc_sizes: dict[str, int]
     log_size: int
     checkpoints: tuple[str, ...]
-    interrupted: bool
 
     def has_record(self, rel: str) -> bool:
         return rel in self.records
@@ -53,5 +52,4 @@ def _note(layout: Layout) -> Snapshot:
         warc_sizes={p.name: p.stat().st_size for p in layout.warc_files()},
         log_size=log.size,
         checkpoints=tuple(p.name for p in log.checkpoint_files()),
-        interrupted=(layout.store / ".pending").exists(),
     )

@@ -26,6 +26,7 @@ def test_archive_found_by_env_and_by_searching_upward(archive, tmp_path, monkeyp
     "path",
     [
         ["init"],
+        ["keys"],
         ["keys", "generate"],
         ["keys", "list"],
         ["keys", "revoke"],
@@ -35,6 +36,19 @@ def test_archive_found_by_env_and_by_searching_upward(archive, tmp_path, monkeyp
         ["cat"],
         ["verify"],
         ["reindex"],
+        ["edit"],
+        ["redact"],
+        ["transfer"],
+        ["accept"],
+        ["attest"],
+        ["history"],
+        ["import"],
+        ["audit"],
+        ["report"],
+        ["log"],
+        ["log", "checkpoint"],
+        ["log", "prove"],
+        ["log", "consistency"],
     ],
 )
 def test_every_command_has_an_example_in_help(path):
