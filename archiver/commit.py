@@ -43,7 +43,7 @@ class WriteTransaction:
                 from .reindex import reindex_locked
 
                 reindex_locked(self.archive)
-            self.index = Index.open(self.layout.index)
+            self.index = Index.open(self.layout.index, write=True)
         except BaseException as e:
             self._session.__exit__(type(e), e, None)
             raise

@@ -136,8 +136,13 @@ class Index:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, *, create: bool = False) -> Index:
-        """Open the index (creating an empty one if ``create``).
+    def open(cls, path: Path, *, create: bool = False, write: bool = False) -> Index:
+        """Open the index: read-only unless ``write`` (or ``create``: a new, empty one).
+
+        Readers open it read-only, so that verifying an archive never writes to it
+        (nor creates journal files beside it), and works on a read-only copy. The
+        rollback journal (not WAL) is used for the same reason: WAL readers need
+        to write a shared-memory file.
 
         Raises:
             CorruptArchive: missing (when not creating) or not a usable index.
@@ -145,9 +150,13 @@ class Index:
         if not create and not path.is_file():
             raise CorruptArchive(f"the index {path} is missing: run `archiver reindex`")
         try:
-            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            if create or write:
+                conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=DELETE")
+                conn.execute("PRAGMA synchronous=FULL")
+            else:
+                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30,
+                                       isolation_level=None)
             if create:
                 conn.executescript(_SCHEMA)
                 conn.execute("INSERT OR IGNORE INTO meta VALUES('format', ?)", (INDEX_FORMAT,))
@@ -195,8 +204,6 @@ class Index:
         marks = ",".join("?" * len(_COLUMNS))
         with idx.transaction():
             idx.conn.executemany(f"INSERT INTO events VALUES({marks})", rows)
-        idx.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        idx.conn.execute("PRAGMA journal_mode=DELETE")
         idx.close()
         for p in (Path(str(path) + "-wal"), Path(str(path) + "-shm")):
             p.unlink(missing_ok=True)

@@ -693,7 +693,10 @@ def resolve_by_files(layout: Layout, prefix: str) -> str:
 def _claimed_positions(data: bytes) -> set[Pos]:
     """Best effort: the WARC positions an invalid manifest names."""
     try:
-        s = json.loads(data)["storage"]
+        raw = json.loads(data)
+        s = raw.get("storage") if isinstance(raw, dict) else None
+        if not isinstance(s, dict):
+            return set()
         out: set[Pos] = set()
         for ref in (s, s.get("refers_to"), s.get("seed")):
             if isinstance(ref, dict):
@@ -701,7 +704,7 @@ def _claimed_positions(data: bytes) -> set[Pos]:
                 # ... and the record right after it, where this event's manifest copy was written
                 out |= {start, (start[0], start[1] + int(ref["length"]))}
         return out
-    except (ValueError, KeyError, TypeError, RecursionError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return set()
 
 

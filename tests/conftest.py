@@ -10,6 +10,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import settings
+
+# CI is a gate: the same examples every run (CI=true). Locally, hypothesis keeps exploring
+# and remembers what it found in .hypothesis/.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 from archiver.cli import cli
 

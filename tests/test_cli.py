@@ -111,3 +111,20 @@ def test_ingest_json_is_valid_json_even_for_arabic_names(archive, tmp_path):
     out = json.loads(archive.ok("ingest", str(p), "--json").stdout)
     doc = out[0]["document"]
     assert archive.ok("show", doc, "--json").json()["source"]["filename"] == "شهادة.txt"  # type: ignore[index]
+
+
+def test_readers_never_write_to_the_archive(archive, arabic_dir, tmp_path):
+    from conftest import tree_snapshot
+
+    [doc] = archive.ingest(arabic_dir / "a.txt")
+    checkpoint = tmp_path / "cp.txt"
+    checkpoint.write_text(archive.ok("log", "checkpoint").stdout)
+    lock = archive.root / "store" / ".writer.lock"
+    lock.unlink()  # as on a copy handed to an auditor
+    before = tree_snapshot(archive.root)
+    names_before = sorted(p.relative_to(archive.root) for p in archive.root.rglob("*"))
+    for cmd in (["verify"], ["verify", doc], ["verify", "--checkpoint", str(checkpoint)], ["list"],
+                ["show", doc], ["cat", doc], ["history", doc], ["log", "prove", doc], ["keys", "list"]):
+        archive.ok(*cmd)
+    assert tree_snapshot(archive.root) == before
+    assert sorted(p.relative_to(archive.root) for p in archive.root.rglob("*")) == names_before
