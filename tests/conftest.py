@@ -12,13 +12,13 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import settings
 
+from archiver.cli import cli
+
 # CI is a gate: the same examples every run (CI=true). Locally, hypothesis keeps exploring
 # and remembers what it found in .hypothesis/.
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-
-from archiver.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CORPUS = REPO.parent / "shared" / "corpus"

@@ -123,8 +123,17 @@ def test_readers_never_write_to_the_archive(archive, arabic_dir, tmp_path):
     lock.unlink()  # as on a copy handed to an auditor
     before = tree_snapshot(archive.root)
     names_before = sorted(p.relative_to(archive.root) for p in archive.root.rglob("*"))
-    for cmd in (["verify"], ["verify", doc], ["verify", "--checkpoint", str(checkpoint)], ["list"],
-                ["show", doc], ["cat", doc], ["history", doc], ["log", "prove", doc], ["keys", "list"]):
+    for cmd in (
+        ["verify"],
+        ["verify", doc],
+        ["verify", "--checkpoint", str(checkpoint)],
+        ["list"],
+        ["show", doc],
+        ["cat", doc],
+        ["history", doc],
+        ["log", "prove", doc],
+        ["keys", "list"],
+    ):
         archive.ok(*cmd)
     assert tree_snapshot(archive.root) == before
     assert sorted(p.relative_to(archive.root) for p in archive.root.rglob("*")) == names_before
