@@ -44,13 +44,51 @@ def schema_text(name: str) -> str:
 
 @cache
 def validator(name: str) -> Draft202012Validator:
-    """A compiled validator for one schema."""
+    """A compiled validator for one schema (the published schema, references and all)."""
     doc = json.loads(schema_text(name))
     return Draft202012Validator(doc, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
+@cache
+def _fast_validator(name: str) -> Draft202012Validator:
+    """The same schema with every ``$ref`` inlined: the same verdicts, several times faster,
+    because resolving references across files dominates validation time."""
+    docs = {json.loads(schema_text(n))["$id"]: json.loads(schema_text(n)) for n in SCHEMA_NAMES}
+    base = json.loads(schema_text(name))
+    return Draft202012Validator(_inline(base, base, docs), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _inline(node: Any, doc: dict[str, Any], docs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_inline(v, doc, docs) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _inline(v, doc, docs) for k, v in node.items() if k != "$ref"}
+    ref = node.get("$ref")
+    if ref is None:
+        return out
+    target_name, _, fragment = ref.partition("#")
+    target = doc if not target_name else docs[doc["$id"].rsplit("/", 1)[0] + "/" + target_name]
+    sub: Any = target
+    for part in [p for p in fragment.split("/") if p]:
+        sub = sub[part]
+    sub = {k: v for k, v in sub.items() if k not in ("$id", "$schema", "$defs")}
+    resolved = _inline(sub, target, docs)
+    if not out:
+        return resolved
+    out.setdefault("allOf", []).append(resolved)
+    return out
+
+
+def is_valid(name: str, value: Any) -> bool:
+    """Whether ``value`` is valid against a schema (the fast path)."""
+    return bool(_fast_validator(name).is_valid(value))
+
+
 def schema_errors(name: str, value: Any, limit: int = 5) -> list[str]:
     """Every error (up to ``limit``) as ``/json/pointer: message``; empty when valid."""
+    if is_valid(name, value):
+        return []
     out = []
     for err in validator(name).iter_errors(value):
         pointer = "/" + "/".join(str(p) for p in err.absolute_path)
