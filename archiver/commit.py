@@ -35,6 +35,7 @@ class WriteTransaction:
         self.layout = archive.layout
         self._session = archive.writer_lock(wait_seconds)
         self.events: list[tuple[Event, bytes, RecordRef]] = []
+        self._latest: dict[str, Event] = {}
 
     def __enter__(self) -> WriteTransaction:
         self._session.__enter__()
@@ -71,13 +72,11 @@ class WriteTransaction:
     def add(self, event: Event, data: bytes, meta: RecordRef) -> None:
         """Queue a manifest for commit (its records are already appended)."""
         self.events.append((event, data, meta))
+        self._latest[event.document_id] = event
 
     def latest(self, document_id: str) -> Event | None:
         """The newest event of a document queued in this transaction, if any."""
-        for event, _, _ in reversed(self.events):
-            if event.document_id == document_id:
-                return event
-        return None
+        return self._latest.get(document_id)
 
     def _commit(self) -> None:
         self.warc.sync()

@@ -40,6 +40,7 @@ from .archive import Archive
 from .commit import WriteTransaction
 from .errors import InvalidInput
 from .keystore import SigningKey
+from .manifest import Event
 from .metadata import is_sidecar, merge, read_metadata_file, sidecar_for
 from .sealing import seal_and_queue
 from .storing import digest_version, store_version
@@ -214,8 +215,9 @@ def ingest(
     """
     with WriteTransaction(archive, key, wait_seconds) as tx:
         batch: dict[str, dict[str, Any]] = {}
+        by_source: dict[tuple[str, str | None, str | None], Event] = {}
         for src in sources:
-            _capture(tx, src, key, batch)
+            _capture(tx, src, key, batch, by_source)
     return [
         Ingested(
             document_id=e.document_id,
@@ -240,7 +242,13 @@ def _opener(src: Source) -> Callable[[], IO[bytes]]:
     return open_source
 
 
-def _capture(tx: WriteTransaction, src: Source, key: SigningKey, batch: dict[str, dict[str, Any]]) -> None:
+def _capture(
+    tx: WriteTransaction,
+    src: Source,
+    key: SigningKey,
+    batch: dict[str, dict[str, Any]],
+    by_source: dict[tuple[str, str | None, str | None], Event],
+) -> None:
     archive = tx.archive
     md = src.metadata
     now = format_time(archive.clock())
@@ -252,17 +260,13 @@ def _capture(tx: WriteTransaction, src: Source, key: SigningKey, batch: dict[str
         media_type=md.get("media_type"),
         charset=md.get("charset"),
     )
-    # Re-capture: the same bytes as the current version of a document from the same source.
+    # Re-capture: the same bytes as the current version of a document from the same source
+    # (earlier in this batch, or already in the archive).
+    source_key = (d.sha256, url, None if url else src.filename)
     previous = None
-    for event, _, _ in reversed(tx.events):
-        if (
-            event.content["sha256"] == d.sha256
-            and event.metadata.get("url") == url
-            and (url is not None or event.filename == src.filename)
-            and tx.latest(event.document_id) is event
-        ):
-            previous = (event.document_id, event.sequence + 1, event.digest)
-            break
+    queued = by_source.get(source_key)
+    if queued is not None and tx.latest(queued.document_id) is queued:
+        previous = (queued.document_id, queued.sequence + 1, queued.digest)
     if previous is None and (url or src.filename):
         row = tx.index.same_source_current(d.sha256, url, src.filename)
         if row is not None and tx.latest(row.document_id) is None:
@@ -302,7 +306,7 @@ def _capture(tx: WriteTransaction, src: Source, key: SigningKey, batch: dict[str
         },
         "storage": stored.storage,
     }
-    seal_and_queue(tx, manifest, key, "archivist", stored.record_id, concurrent=True)
+    by_source[source_key] = seal_and_queue(tx, manifest, key, "archivist", stored.record_id, concurrent=True)
 
 
 def remove_spool(paths: list[Path]) -> None:
