@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from .archive import Archive
-from .fsutil import atomic_write, crashpoint, fsync_dir
+from .fsutil import crashpoint, fsync_dir, write_new
 from .index import Index
 from .keystore import SigningKey
 from .logwrite import log_records
@@ -87,7 +87,7 @@ class WriteTransaction:
             if not path.parent.is_dir():
                 path.parent.mkdir(parents=True)
                 dirs.add(path.parent.parent)
-            atomic_write(path, data, sync_dir=False)
+            write_new(path, data)  # committed only once the log holds it (docs/durability.md)
             crashpoint("manifest-written")
             dirs.add(path.parent)
         for d in sorted(dirs):

@@ -51,6 +51,35 @@ def io_error(action: str, path: Path | str, e: OSError) -> StoreError:
     return StoreError(f"cannot {action} {path}: {e.strerror or e} [{reason}]")
 
 
+def write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (never replacing a file) with ``data``, fsynced; the directory is not.
+
+    Not atomic on its own: used for records whose commit is decided elsewhere
+    (a manifest counts only once the log holds it, and recovery moves away any
+    record file the log does not hold).
+
+    Raises:
+        StoreError: the file exists or could not be written.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except FileExistsError as e:
+        raise StoreError(f"refusing to overwrite existing record {path}") from e
+    except OSError as e:
+        raise io_error("write", path, e) from e
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError as e:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise io_error("write", path, e) from e
+    os.close(fd)
+
+
 def atomic_write(path: Path, data: bytes, *, overwrite: bool = False, sync_dir: bool = True) -> None:
     """Write ``data`` to ``path`` so that it appears complete or not at all.
 

@@ -162,7 +162,7 @@ class Index:
                 conn.executescript(_SCHEMA)
                 conn.execute("INSERT OR IGNORE INTO meta VALUES('format', ?)", (INDEX_FORMAT,))
             fmt = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, UnicodeDecodeError, ValueError) as e:
             raise CorruptArchive(f"the index {path} is damaged ({e}): run `archiver reindex`") from e
         if fmt is None or fmt[0] != INDEX_FORMAT:
             conn.close()
@@ -220,7 +220,7 @@ class Index:
         """
         try:
             return self.conn.execute(sql, args).fetchall()
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, UnicodeDecodeError, ValueError) as e:
             raise CorruptArchive(f"the index {self.path} is damaged ({e}): run `archiver reindex`") from e
 
     def all_rows(self) -> set[Row]:

@@ -24,6 +24,7 @@ repeated captures build a dated record of the document staying unchanged.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import stat
@@ -231,7 +232,25 @@ def ingest(
     ]
 
 
+SMALL_FILE = 1 << 20
+
+
 def _opener(src: Source) -> Callable[[], IO[bytes]]:
+    """How to read a source: twice from disk if it is large, else once into memory.
+
+    A small file (most articles) is read once, so both passes (digests, then
+    the copy into the WARC) see the same bytes by construction; a large one is
+    re-read and hashed again while copied, so a file changing in between is caught.
+    """
+    try:
+        with open(src.path, "rb", buffering=0) as f:
+            if os.fstat(f.fileno()).st_size <= SMALL_FILE:
+                data = f.read(SMALL_FILE + 1)
+                if len(data) <= SMALL_FILE:
+                    return lambda: io.BytesIO(data)
+    except OSError as e:
+        raise InvalidInput(f"{src.display}: cannot read ({e.strerror})") from e
+
     def open_source() -> IO[bytes]:
         try:
             fd = os.open(src.path, os.O_RDONLY)
@@ -253,8 +272,9 @@ def _capture(
     md = src.metadata
     now = format_time(archive.clock())
     url = md.get("url")
+    opener = _opener(src)
     d, seed = digest_version(
-        _opener(src),
+        opener,
         display=src.display,
         filename=src.filename,
         media_type=md.get("media_type"),
@@ -275,7 +295,7 @@ def _capture(
     target_uri = url or f"urn:archiver:document:{doc_id}"
     stored = store_version(
         tx,
-        _opener(src),
+        opener,
         d,
         seed,
         display=src.display,
