@@ -227,6 +227,18 @@ class Index:
         """Every row, for comparison with the manifests."""
         return set(self._query(f"SELECT {', '.join(_COLUMNS)} FROM events"))  # noqa: S608
 
+    def rows_of(self, documents: list[str]) -> set[Row]:
+        """Every row of the given documents."""
+        out: set[Row] = set()
+        for doc in documents:
+            out |= set(
+                self._query(
+                    f"SELECT {', '.join(_COLUMNS)} FROM events WHERE document_id = ?",  # noqa: S608
+                    (doc,),
+                )
+            )
+        return out
+
     def _rows(self, where: str, args: tuple[Any, ...]) -> list[EventRow]:
         cur = self._query(f"SELECT {', '.join(_COLUMNS)} FROM events WHERE {where}", args)  # noqa: S608
         return [EventRow(*r) for r in cur]

@@ -33,22 +33,36 @@ class Snapshot:
         return rel in self.records
 
 
-def take_snapshot(layout: Layout, wait_seconds: float = 600.0) -> Snapshot:
+def take_snapshot(
+    layout: Layout, documents: list[str] | None = None, wait_seconds: float = 600.0
+) -> Snapshot:
     """Note the archive's state under a shared lock (waiting for a running write command).
+
+    With ``documents``, only their record files (and the keys) are noted: a
+    single document is checked without listing the whole archive.
 
     Raises:
         ArchiveLocked: a writer held the archive longer than ``wait_seconds``.
     """
     if layout.lock.exists() and layout.lock.resolve() not in HELD_EXCLUSIVE:
         with ArchiveLock(layout.lock, wait_seconds, shared=True):
-            return _note(layout)
-    return _note(layout)  # no writer ever ran here (e.g. a read-only copy)
+            return _note(layout, documents)
+    return _note(layout, documents)  # no writer ever ran here (e.g. a read-only copy)
 
 
-def _note(layout: Layout) -> Snapshot:
+def _records(layout: Layout, documents: list[str] | None) -> frozenset[str]:
+    if documents is None:
+        return frozenset(layout.relative(p) for p in record_files(layout))
+    found = [p for p in layout.keys.glob("*.json")] if layout.keys.is_dir() else []
+    for doc in documents:
+        found += (layout.events / doc[:2]).glob(f"{doc}-*.json")
+    return frozenset(layout.relative(p) for p in found)
+
+
+def _note(layout: Layout, documents: list[str] | None) -> Snapshot:
     log = Log(layout.log)
     return Snapshot(
-        records=frozenset(layout.relative(p) for p in record_files(layout)),
+        records=_records(layout, documents),
         warc_sizes={p.name: p.stat().st_size for p in layout.warc_files()},
         log_size=log.size,
         checkpoints=tuple(p.name for p in log.checkpoint_files()),

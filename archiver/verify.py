@@ -69,7 +69,7 @@ class _Verifier:
     ) -> None:
         self.archive = archive
         self.kept_checkpoint = checkpoint
-        self.snap: Snapshot = take_snapshot(archive.layout)
+        self.snap: Snapshot = take_snapshot(archive.layout, documents)
         self.layout: Layout = archive.layout
         self.documents = documents
         self.full = documents is None
@@ -95,7 +95,11 @@ class _Verifier:
     # -- steps 1-3 ------------------------------------------------------------------------------
     def load_events(self) -> dict[str, list[Event]]:
         by_doc: dict[str, list[Event]] = defaultdict(list)
-        for path in self.layout.event_files():
+        if self.documents is None:
+            paths = self.layout.event_files()
+        else:  # only these documents' files: no need to list the whole archive
+            paths = sorted(p for d in self.documents for p in (self.layout.events / d[:2]).glob(f"{d}-*"))
+        for path in paths:
             if not self.snap.has_record(self.layout.relative(path)) and EVENT_NAME.match(path.name):
                 continue  # written after this reader's snapshot
             rel = self.layout.relative(path)
@@ -522,7 +526,8 @@ class _Verifier:
             self.add(ProblemCode.INDEX_STALE, str(err), file="store/index.sqlite")
             return
         try:
-            actual = {(r[0], r[1]): r for r in idx.all_rows()}
+            rows = idx.all_rows() if self.documents is None else idx.rows_of(self.documents)
+            actual = {(r[0], r[1]): r for r in rows}
         except CorruptArchive as err:
             self.add(ProblemCode.INDEX_STALE, str(err), file="store/index.sqlite")
             return

@@ -21,15 +21,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from archiver import Archive, KeyStore, collect, ingest  # noqa: E402
-from archiver.tlog import Log  # noqa: E402
+from archiver import Archive, collect, ingest
+from archiver.tlog import Log
 
 
 def prefill(log: Log, n: int) -> None:
     batch = 100_000
     for start in range(0, n, batch):
-        log.append((f"manifests/events/zz/synthetic-{i:09d}.json", i.to_bytes(8, "big"))
-                   for i in range(start, min(n, start + batch)))
+        log.append(
+            (f"manifests/events/zz/synthetic-{i:09d}.json", i.to_bytes(8, "big"))
+            for i in range(start, min(n, start + batch))
+        )
 
 
 def append_rate(log: Log, leaves: int = 2000, per_batch: int = 20) -> float:
@@ -64,10 +66,23 @@ def main() -> None:
     try:
         texts = work / "texts"
         texts.mkdir()
-        words = "صور قيصر شهادة المعتقلين سوريا السجون الضحايا التعذيب أدلة محكمة".split()
+        words = [
+            "صور",
+            "قيصر",
+            "شهادة",
+            "المعتقلين",
+            "سوريا",
+            "السجون",
+            "الضحايا",
+            "التعذيب",
+            "أدلة",
+            "محكمة",
+        ]
         for i in range(args.docs):
             rnd = os.urandom(700)
-            (texts / f"{i:05d}.txt").write_text(" ".join(words[b % len(words)] + str(b) for b in rnd), "utf-8")
+            (texts / f"{i:05d}.txt").write_text(
+                " ".join(words[b % len(words)] + str(b) for b in rnd), "utf-8"
+            )
         results = {}
         for label, n in (("small", args.small), ("big", args.big)):
             log = Log(work / f"log-{label}")
@@ -84,7 +99,9 @@ def main() -> None:
         s, b = results["small"], results["big"]
         results["ratio_append"] = round(b["append_leaves_per_s"] / s["append_leaves_per_s"], 3)
         results["ratio_ingest"] = round(b["ingest_docs_per_s"] / s["ingest_docs_per_s"], 3)
-        results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        results["machine"] = (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        )
         print(f"{'log size':>12} {'append leaves/s':>16} {'ingest docs/s':>14}")
         for label in ("small", "big"):
             r = results[label]
