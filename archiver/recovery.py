@@ -85,6 +85,17 @@ def recover(archive: Archive, *, keep_leftovers: bool = True) -> list[str]:
         warc: dict[str, int] = {str(k): int(v) for k, v in state["warc"].items()}
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CorruptArchive(f"{path} is damaged ({e}); restore the archive from a backup") from e
+    try:
+        return _recover(archive, log_size, warc, keep_leftovers)
+    except ValueError as e:  # the log is shorter than what was committed: not a crash leftover
+        raise CorruptArchive(
+            f"cannot recover an interrupted write: {e}; run `archiver verify` and "
+            "restore the archive from a backup"
+        ) from e
+
+
+def _recover(archive: Archive, log_size: int, warc: dict[str, int], keep_leftovers: bool) -> list[str]:
+    layout = archive.layout
     log = Log(layout.log)
     actions: list[str] = []
     committed = _latest_checkpoint_size(log) > log_size and log.size >= _latest_checkpoint_size(log)

@@ -115,3 +115,12 @@ def _recover_and_check(arch: Archive, expected: dict[str, int], stage: str) -> N
     assert report.ok, (stage, [str(p) for p in report.problems])
     present = {r.sha256: r.size for r in list_documents(arch)}
     assert all(present.get(sha) == size for sha, size in expected.items()), stage
+
+
+def test_recovery_refuses_a_log_shorter_than_committed(archive: ArchiveFixture, arabic_dir: Path) -> None:
+    archive.ingest(arabic_dir / "a.txt")
+    entries = archive.root / "manifests" / "log" / "entries"
+    (archive.root / "store" / ".pending").write_text('{"log_size": 5, "warc": {}}')
+    entries.write_text("")  # damaged outside any crash: less than the recorded committed size
+    res = archive.run("ingest", str(arabic_dir / "b.txt"))
+    assert res.exit_code == 2 and "restore the archive from a backup" in res.stderr
