@@ -12,17 +12,35 @@ Usage::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from .archive import Archive
 from .fsutil import crashpoint, fsync_dir, write_new
-from .index import Index
+from .index import Index, Row, row_of
 from .keystore import SigningKey
-from .logwrite import log_records
+from .logwrite import log_leaves
 from .manifest import Event
+from .merkle import leaf_hash
 from .warcstore import MANIFEST_CONTENT_TYPE, RecordRef, WarcWriter
+
+#: Events whose manifests are written together (after one WARC fsync): bounds memory.
+GROUP = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a transaction keeps of an event once its manifest is on disk."""
+
+    document_id: str
+    sequence: int
+    path: str
+    leaf: bytes
+    row: Row
+    record_type: str
+    sha256: str
 
 
 class WriteTransaction:
@@ -34,8 +52,12 @@ class WriteTransaction:
         self.signer = signer
         self.layout = archive.layout
         self._session = archive.writer_lock(wait_seconds)
-        self.events: list[tuple[Event, bytes, RecordRef]] = []
-        self._latest: dict[str, Event] = {}
+        # queued events whose manifests are not written yet, and what stays in memory of
+        # the others: a large batch holds a bounded number of whole events
+        self.pending: list[tuple[Event, bytes, RecordRef]] = []
+        self.done: list[Written] = []
+        self._pending_latest: dict[str, Event] = {}
+        self._latest_digest: dict[str, str] = {}
 
     def __enter__(self) -> WriteTransaction:
         self._session.__enter__()
@@ -71,18 +93,32 @@ class WriteTransaction:
 
     def add(self, event: Event, data: bytes, meta: RecordRef) -> None:
         """Queue a manifest for commit (its records are already appended)."""
-        self.events.append((event, data, meta))
-        self._latest[event.document_id] = event
+        self.pending.append((event, data, meta))
+        self._pending_latest[event.document_id] = event
+        self._latest_digest[event.document_id] = event.digest
+        if len(self.pending) >= GROUP:
+            self._flush()
 
     def latest(self, document_id: str) -> Event | None:
-        """The newest event of a document queued in this transaction, if any."""
-        return self._latest.get(document_id)
+        """The newest event of a document queued here whose manifest is not on disk yet
+        (once written, ``events.load_chain`` reads it like any other)."""
+        return self._pending_latest.get(document_id)
 
-    def _commit(self) -> None:
+    def latest_digest(self, document_id: str) -> str | None:
+        """The manifest id of the newest event of a document queued in this transaction."""
+        return self._latest_digest.get(document_id)
+
+    def _flush(self) -> None:
+        """Make the pending events' records durable, then write their manifests.
+
+        Not a commit: nothing counts until the log holds the manifests (``_commit``).
+        """
+        if not self.pending:
+            return
         self.warc.sync()
         crashpoint("warc-synced")
         dirs: set[Path] = set()
-        for event, data, _ in self.events:
+        for event, data, meta in self.pending:
             path = self.layout.root / event.path
             if not path.parent.is_dir():
                 path.parent.mkdir(parents=True)
@@ -90,13 +126,27 @@ class WriteTransaction:
             write_new(path, data)  # committed only once the log holds it (docs/durability.md)
             crashpoint("manifest-written")
             dirs.add(path.parent)
+            self.done.append(
+                Written(
+                    document_id=event.document_id,
+                    sequence=event.sequence,
+                    path=event.path,
+                    leaf=leaf_hash(data),
+                    row=row_of(event, (meta.warc_file, meta.offset)),
+                    record_type=event.storage["record_type"],
+                    sha256=event.content["sha256"],
+                )
+            )
         for d in sorted(dirs):
             fsync_dir(d)
-        log_records(
-            self.layout, self.archive.archive_id, [(e.path, data) for e, data, _ in self.events], self.signer
-        )
+        self.pending.clear()
+        self._pending_latest.clear()
+
+    def _commit(self) -> None:
+        self._flush()
+        log_leaves(self.layout, self.archive.archive_id, [(w.path, w.leaf) for w in self.done], self.signer)
         crashpoint("checkpoint-written")
-        self.index.add((e, (m.warc_file, m.offset)) for e, _, m in self.events)
+        self.index.add_rows(w.row for w in self.done)
         crashpoint("index-written")
 
     def __exit__(

@@ -175,13 +175,14 @@ class Index:
 
     # -- writing ---------------------------------------------------------------
     def add(self, events: Iterable[tuple[Event, tuple[str, int] | None]]) -> None:
+        """Insert the rows of events in one transaction."""
+        self.add_rows(row_of(e, m) for e, m in events)
+
+    def add_rows(self, rows: Iterable[Row]) -> None:
         """Insert rows in one transaction."""
         marks = ",".join("?" * len(_COLUMNS))
         with self.transaction():
-            self.conn.executemany(
-                f"INSERT INTO events VALUES({marks})",
-                [row_of(e, m) for e, m in events],
-            )
+            self.conn.executemany(f"INSERT INTO events VALUES({marks})", list(rows))
 
     @contextlib.contextmanager
     def transaction(self) -> Any:

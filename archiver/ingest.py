@@ -41,7 +41,6 @@ from .archive import Archive
 from .commit import WriteTransaction
 from .errors import InvalidInput
 from .keystore import SigningKey
-from .manifest import Event
 from .metadata import is_sidecar, merge, read_metadata_file, sidecar_for
 from .sealing import seal_and_queue
 from .storing import digest_version, store_version
@@ -216,19 +215,19 @@ def ingest(
     """
     with WriteTransaction(archive, key, wait_seconds) as tx:
         batch: dict[str, dict[str, Any]] = {}
-        by_source: dict[tuple[str, str | None, str | None], Event] = {}
+        by_source: dict[tuple[str, str | None, str | None], tuple[str, int, str]] = {}
         for src in sources:
             _capture(tx, src, key, batch, by_source)
     return [
         Ingested(
             document_id=e.document_id,
             sequence=e.sequence,
-            revisit=e.storage["record_type"] == "revisit",
+            revisit=e.record_type == "revisit",
             source=src.display,
-            sha256=e.content["sha256"],
+            sha256=e.sha256,
             manifest=e.path,
         )
-        for (e, _, _), src in zip(tx.events, sources, strict=True)
+        for e, src in zip(tx.done, sources, strict=True)
     ]
 
 
@@ -266,7 +265,7 @@ def _capture(
     src: Source,
     key: SigningKey,
     batch: dict[str, dict[str, Any]],
-    by_source: dict[tuple[str, str | None, str | None], Event],
+    by_source: dict[tuple[str, str | None, str | None], tuple[str, int, str]],
 ) -> None:
     archive = tx.archive
     md = src.metadata
@@ -284,12 +283,12 @@ def _capture(
     # (earlier in this batch, or already in the archive).
     source_key = (d.sha256, url, None if url else src.filename)
     previous = None
-    queued = by_source.get(source_key)
-    if queued is not None and tx.latest(queued.document_id) is queued:
-        previous = (queued.document_id, queued.sequence + 1, queued.digest)
+    queued = by_source.get(source_key)  # (document, sequence, manifest id) captured earlier here
+    if queued is not None and tx.latest_digest(queued[0]) == queued[2]:
+        previous = (queued[0], queued[1] + 1, queued[2])
     if previous is None and (url or src.filename):
         row = tx.index.same_source_current(d.sha256, url, src.filename)
-        if row is not None and tx.latest(row.document_id) is None:
+        if row is not None and tx.latest_digest(row.document_id) is None:
             previous = (row.document_id, row.sequence + 1, row.manifest_digest)
     doc_id, seq, prev_digest = previous or (uuid.uuid4().hex, 0, None)
     target_uri = url or f"urn:archiver:document:{doc_id}"
@@ -326,7 +325,8 @@ def _capture(
         },
         "storage": stored.storage,
     }
-    by_source[source_key] = seal_and_queue(tx, manifest, key, "archivist", stored.record_id, concurrent=True)
+    event = seal_and_queue(tx, manifest, key, "archivist", stored.record_id, concurrent=True)
+    by_source[source_key] = (event.document_id, event.sequence, event.digest)
 
 
 def remove_spool(paths: list[Path]) -> None:

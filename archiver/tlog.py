@@ -197,7 +197,11 @@ class Log:
         return subtree_root(self.node, 0, self.size if size is None else size)
 
     def append(self, records: Iterable[tuple[str, bytes]]) -> int:
-        """Append leaves for records (path, exact bytes); fsync; returns the new size.
+        """Append records (path, exact bytes): see ``append_leaves``."""
+        return self.append_leaves((path, leaf_hash(data)) for path, data in records)
+
+    def append_leaves(self, records: Iterable[tuple[str, bytes]]) -> int:
+        """Append leaves (path, leaf hash of the record's bytes); fsync; returns the new size.
 
         Each leaf costs O(log n): its hash, plus one parent per subtree it
         completes, whose left sibling is the last node written at that level.
@@ -218,8 +222,7 @@ class Log:
                         files[k] = stack.enter_context(open(self._level(k), "ab"))
                     return files[k]
 
-                for path, data in records:
-                    node = leaf_hash(data)
+                for path, node in records:
                     lines.append(f"{node.hex()} {path}\n")
                     index, k = size, 0
                     level_file(0).write(node)

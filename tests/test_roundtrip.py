@@ -183,3 +183,20 @@ def test_ambiguous_and_unique_prefixes(archive, tmp_path, prefix_len):
         assert res.exit_code == 2 and "ambiguous" in res.stderr
     unique = next(first[:n] for n in range(1, 33) if sum(d.startswith(first[:n]) for d in docs) == 1)
     assert archive.ok("show", unique, "--json").json()["document_id"] == first  # type: ignore[index]
+
+
+def test_large_batches_are_written_in_groups(archive, tmp_path, monkeypatch):
+    """A batch bigger than a group: manifests are flushed group by group (bounded memory),
+    re-captures within the batch still chain, and the whole command is one commit."""
+    import archiver.commit
+
+    monkeypatch.setattr(archiver.commit, "GROUP", 2)
+    a, b, c = (tmp_path / n for n in ("a.txt", "b.txt", "c.txt"))
+    for p, text in ((a, "نص أ"), (b, "نص ب"), (c, "نص ج")):
+        p.write_text(text, encoding="utf-8")
+    out = archive.ok("ingest", str(a), str(b), str(a), str(c), str(a), "--json").json()
+    assert [o["sequence"] for o in out] == [0, 0, 1, 0, 2]  # type: ignore[index]
+    assert len({o["document"] for o in out}) == 3  # type: ignore[index]
+    assert archive.verify_codes() == set()
+    checkpoints = sorted((archive.root / "manifests" / "log" / "checkpoints").iterdir())
+    assert [int(p.name) for p in checkpoints] == [1, 6]  # the key, then one commit for all five
