@@ -21,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from caesar import generate  # the same seeded corpus as bench/caesar.py
+
 from archiver import Archive, collect, ingest
 from archiver.tlog import Log
 
@@ -48,7 +50,7 @@ def ingest_rate(root: Path, texts: Path, docs: int, prefill_to: int) -> float:
     if prefill_to:
         prefill(Log(archive.layout.log), prefill_to)
     key = archive.signing_key("bench", lambda n: None, role="archivist")
-    files = sorted(texts.iterdir())[:docs]
+    files = sorted(texts.glob("*.txt"))[:docs]
     t = time.perf_counter()
     for i in range(0, len(files), 50):  # commands of 50 documents, each fsynced and checkpointed
         ingest(archive, collect([str(f) for f in files[i : i + 50]], {}), key)
@@ -65,24 +67,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="archiver-bench-"))
     try:
         texts = work / "texts"
-        texts.mkdir()
-        words = [
-            "صور",
-            "قيصر",
-            "شهادة",
-            "المعتقلين",
-            "سوريا",
-            "السجون",
-            "الضحايا",
-            "التعذيب",
-            "أدلة",
-            "محكمة",
-        ]
-        for i in range(args.docs):
-            rnd = os.urandom(700)
-            (texts / f"{i:05d}.txt").write_text(
-                " ".join(words[b % len(words)] + str(b) for b in rnd), "utf-8"
-            )
+        generate(texts, args.docs, seed=7)  # bench/caesar.py's corpus generator
         results = {}
         for label, n in (("small", args.small), ("big", args.big)):
             log = Log(work / f"log-{label}")
