@@ -50,7 +50,7 @@ def locate(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = No
     """
     given = explicit if explicit is not None else os.environ.get("ARCHIVER_ARCHIVE")
     if given:
-        root = Path(given)
+        root = _inside_bag(Path(given))
         if not Layout(root).archive_json.is_file():
             raise ArchiveNotFound(
                 f"no archive at {root} (no manifests/archive.json): run `archiver init {root}`"
@@ -60,10 +60,20 @@ def locate(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = No
     for folder in (here, *here.parents):
         if Layout(folder).archive_json.is_file():
             return folder
+        if _inside_bag(folder) != folder:
+            return _inside_bag(folder)
     raise ArchiveNotFound(
         "no archive here or in any parent folder: run `archiver init PATH`, "
         "or pass --archive PATH or set ARCHIVER_ARCHIVE"
     )
+
+
+def _inside_bag(root: Path) -> Path:
+    """A BagIt export (``archiver export bagit``) holds its archive in ``data/archive``."""
+    inner = root / "data" / "archive"
+    if (root / "bagit.txt").is_file() and Layout(inner).archive_json.is_file():
+        return inner
+    return root
 
 
 class Archive:

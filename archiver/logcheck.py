@@ -45,9 +45,18 @@ def record_files(layout: Layout) -> list[Path]:
 
 
 def check_log(
-    layout: Layout, archive_id: str, trust: TrustSet, kept: bytes | None, snapshot: Snapshot | None = None
+    layout: Layout,
+    archive_id: str,
+    trust: TrustSet,
+    kept: bytes | None,
+    snapshot: Snapshot | None = None,
+    absent_ok: Callable[[str], bool] | None = None,
 ) -> tuple[list[Problem], int]:
-    """All log findings, and the tree size (of the snapshot, when a reader gives one)."""
+    """All log findings, and the tree size (of the snapshot, when a reader gives one).
+
+    ``absent_ok`` says which record files may be missing (an export of some
+    documents leaves the others' manifests out; their leaves still count).
+    """
     problems: list[Problem] = []
 
     def add(code: ProblemCode, message: str, file: str = "manifests/log/entries") -> None:
@@ -70,7 +79,9 @@ def check_log(
             actual = leaf_hash(path.read_bytes()) if not path.is_symlink() else None
         except OSError:
             actual = None
-        if actual is None:
+        if actual is None and absent_ok is not None and absent_ok(rel) and not path.exists():
+            pass
+        elif actual is None:
             add(ProblemCode.LOG_MISMATCH, f"log entry {i} names {rel}, which is missing", rel)
         elif actual != stored:
             add(ProblemCode.LOG_MISMATCH, f"{rel} is not the record the log committed to at entry {i}", rel)

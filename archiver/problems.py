@@ -72,16 +72,20 @@ class Counts:
     keys: int = 0
     records: int = 0
     bytes: int = 0
+    withheld: int = 0  # records an export left out on purpose (sealed, or other documents')
 
     def to_json(self) -> dict[str, int]:
         """The report-schema form of the counts."""
-        return {
+        out = {
             "documents": self.documents,
             "events": self.events,
             "keys": self.keys,
             "records": self.records,
             "bytes": self.bytes,
         }
+        if self.withheld:
+            out["withheld"] = self.withheld
+        return out
 
 
 @dataclass(frozen=True, slots=True)

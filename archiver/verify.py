@@ -43,6 +43,7 @@ from .archive import Archive
 from .custody import replay
 from .diffs import diff_counts
 from .errors import CorruptArchive, DocumentNotFound, InvalidInput
+from .exportcopy import EXPORT_FORMAT, load_export_info
 from .index import Index, Row, row_of
 from .layout import EVENT_NAME, Layout
 from .logcheck import check_log
@@ -54,6 +55,7 @@ from .timeutil import format_time
 from .trust import load_trust
 from .warcscan import RecordInfo, TextCheck, read_block, read_record, scan_file
 from .warcstore import MANIFEST_CONTENT_TYPE, warc_digest
+from .withhold import WITHHELD_CONTENT_TYPE, sealed_refs
 
 Pos = tuple[str, int]  # (warc file name, offset)
 MAX_ATTACHMENT = 64 << 20  # diffs and proofs are read whole; nothing legitimate is larger
@@ -257,6 +259,9 @@ class _Verifier:
         if info.error is not None:
             self.add(ProblemCode.WARC_INVALID, f"{what} record unreadable: {info.error}", **where)
             return None
+        if info.record_type == "metadata" and info.content_type == WITHHELD_CONTENT_TYPE:
+            self.check_withheld(pos, info, record_id, what, where)
+            return None
         if info.record_id != record_id:
             self.add(
                 ProblemCode.RECORD_MISSING,
@@ -272,6 +277,22 @@ class _Verifier:
                 **where,
             )
         return info
+
+    def check_withheld(
+        self, pos: Pos, info: RecordInfo, record_id: str, what: str, where: dict[str, Any]
+    ) -> None:
+        """A placeholder stands where a record was: allowed only for what exports withhold."""
+        if info.header_block_digest is not None and info.header_block_digest != warc_digest(info.sha256):
+            self.add(ProblemCode.WARC_INVALID, "withheld-record placeholder is damaged", **where)
+        elif pos in self.may_withhold and info.refers_to == record_id and self.export is not None:
+            self.withheld.add(pos)
+        else:
+            self.add(
+                ProblemCode.CONTENT_MISMATCH,
+                f"{what} record {record_id} was replaced by a withheld-record placeholder "
+                "where nothing may be withheld",
+                **where,
+            )
 
     def check_event_records(self, e: Event) -> set[Pos]:
         """Step 5 for one event; returns the positions it accounts for."""
@@ -494,6 +515,11 @@ class _Verifier:
             self.add(ProblemCode.CONTENT_MISMATCH, msg, **where)
 
     def block_of(self, ref: dict[str, Any]) -> bytes | None:
+        pos = _pos(ref)
+        if pos in self.may_withhold:
+            info = self.record(pos)
+            if info is None or info.content_type == WITHHELD_CONTENT_TYPE:
+                return None  # withheld from this export: nothing to read
         return read_block(self.layout.store / str(ref["warc_file"]), int(ref["offset"]), MAX_REDACT_TEXT)
 
     def check_diff(self, e: Event) -> None:
@@ -520,6 +546,8 @@ class _Verifier:
         expected: dict[tuple[str, int], Row] = {}
         for e in events:
             expected[(e.document_id, e.sequence)] = row_of(e, self.meta_of.get(e.digest))
+        if self.export is not None and not self.layout.index.exists():
+            return  # an export carries no index (it is derived; `archiver reindex` makes one)
         try:
             idx = Index.open(self.layout.index)
         except CorruptArchive as err:
@@ -582,6 +610,7 @@ class _Verifier:
                 self.check_custody(doc, events)
             chains[doc] = events
         all_events = [e for doc in sorted(chains) for e in chains[doc]]
+        self.load_export(chains)
         self.prepare_texts(all_events)
         self.load_hints()
         if self.full:
@@ -619,10 +648,16 @@ class _Verifier:
         if self.full or self.kept_checkpoint is not None:
             # step 8: the log (a documents-scope run checks only a kept checkpoint, via the whole log)
             found, _ = check_log(
-                self.layout, self.archive.archive_id, self.trust, self.kept_checkpoint, self.snap
+                self.layout,
+                self.archive.archive_id,
+                self.trust,
+                self.kept_checkpoint,
+                self.snap,
+                absent_ok=self.left_out if self.partial is not None else None,
             )
             self.problems.extend(p for p in found if self.full or p.file == "--checkpoint")
         self.check_index(all_events)
+        self.counts.withheld = len(self.withheld)
         return Report(
             archive_id=self.archive.archive_id,
             tool_version=__version__,
@@ -630,6 +665,38 @@ class _Verifier:
             scope="archive" if self.full else "documents",
             counts=self.counts,
             problems=tuple(self.problems),
+        )
+
+    def load_export(self, chains: dict[str, list[Event]]) -> None:
+        """An exported copy says so in ``manifests/export.json``: what it withheld, and its scope."""
+        self.export = load_export_info(self.layout.root)
+        self.withheld: set[Pos] = set()
+        self.may_withhold: set[Pos] = set(sealed_refs(chains.values())) if self.export is not None else set()
+        self.partial: frozenset[str] | None = None
+        if self.export is None:
+            return
+        if self.export.get("format") != EXPORT_FORMAT or self.export.get("archive_id") != (
+            self.archive.archive_id
+        ):
+            self.add(
+                ProblemCode.SCHEMA_INVALID,
+                "export.json is unreadable or names another archive",
+                file="manifests/export.json",
+            )
+            self.export = None
+            return
+        docs = self.export.get("documents")
+        if isinstance(docs, list):
+            self.partial = frozenset(str(d) for d in docs)
+
+    def left_out(self, rel: str) -> bool:
+        """In an export of some documents: a record file of another document, left out."""
+        m = EVENT_NAME.match(rel.rsplit("/", 1)[-1])
+        return (
+            self.partial is not None
+            and rel.startswith("manifests/events/")
+            and m is not None
+            and m.group(1) not in self.partial
         )
 
     def check_orphans(self, accounted: set[Pos]) -> None:
@@ -642,6 +709,13 @@ class _Verifier:
                     self.add(ProblemCode.WARC_INVALID, "WARC file does not start with warcinfo", file=where)
                 continue
             if (name, offset) in accounted:
+                continue
+            if (
+                self.partial is not None
+                and info.record_type == "metadata"
+                and info.content_type == WITHHELD_CONTENT_TYPE
+            ):
+                self.withheld.add((name, offset))  # another document's record, left out
                 continue
             if info.error is not None:
                 self.add(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,8 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parents[1]
+WARCIO = [sys.executable, "-m", "warcio.cli"]
+WARC_TYPES = {"warcinfo", "resource", "metadata", "revisit", "conversion", "request", "response"}
 SHARED_CORPUS = REPO.parent / "shared" / "corpus"
 
 
@@ -123,3 +127,18 @@ def arabic_dir(tmp_path: Path) -> Iterator[Path]:
     (d / ".hidden.txt").write_text("hidden", encoding="utf-8")
     os.symlink(d / "b.txt", d / "link.txt")
     yield d
+
+
+def warcio_check(store: Path) -> None:
+    """warcio's own reader accepts every WARC file in ``store`` and every digest passes."""
+    files = sorted(store.glob("*.warc.gz"))
+    assert files
+    for warc in files:
+        res = subprocess.run([*WARCIO, "check", "-v", str(warc)], capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "digest pass" in res.stdout and "fail" not in res.stdout
+        idx = subprocess.run([*WARCIO, "index", str(warc)], capture_output=True, text=True)
+        assert idx.returncode == 0, idx.stderr
+        types = [json.loads(line)["warc-type"] for line in idx.stdout.splitlines()]
+        assert types[0] == "warcinfo"
+        assert set(types) <= WARC_TYPES

@@ -89,6 +89,7 @@ from . import (  # noqa: E402, F401
     archive_cmds,
     audit_cmd,
     custody_cmds,
+    export_cmds,
     ingest_cmd,
     key_cmds,
     log_cmds,

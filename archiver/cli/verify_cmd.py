@@ -46,6 +46,11 @@ def verify_cmd(
             f"archive {report.archive_id}: checked {c.documents} documents, {c.events} "
             f"events, {c.keys} keys, {c.records} WARC records, {c.bytes} bytes"
         )
+        if c.withheld:
+            click.echo(
+                f"an export: {c.withheld} record(s) withheld on purpose (sealed originals, seeds, "
+                "other documents); see manifests/export.json"
+            )
         for p in report.problems:
             click.echo(f"PROBLEM {p}")
         click.echo("OK: no problems found" if report.ok else f"{len(report.problems)} problem(s) found")
