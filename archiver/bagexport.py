@@ -31,9 +31,9 @@ from .archive import Archive
 from .errors import InvalidInput, StoreError
 from .exportcopy import Copied, Hashed, HashingWriter, copy_archive, iter_current
 from .fsutil import fsync_dir
-from .httpblock import is_http_record, payload_chunks
 from .manifest import Event
 from .warcread import RecordReader, WarcFormatError
+from .warcscan import payload_of
 
 BAGIT_VERSION = "1.0"
 ARCHIVE_DIR = "data/archive"
@@ -115,10 +115,7 @@ def _write_content(archive: Archive, bag: Path, rel: str, e: Event) -> Hashed:
     try:
         with open(src, "rb") as f:
             reader = RecordReader(f, int(ref["offset"]))
-            chunks = reader.block()
-            if is_http_record(reader.headers.get("warc-type"), reader.headers.get("content-type")):
-                chunks = payload_chunks(chunks)
-            for chunk in chunks:
+            for chunk in payload_of(reader):
                 writer.write(chunk)
     except (OSError, WarcFormatError, ValueError) as err:
         raise StoreError(f"cannot read document {e.document_id}: {err}; run `archiver verify`") from err

@@ -34,7 +34,7 @@ from .schema import schema_errors
 from .sealing import seal_and_queue
 from .storing import digest_version, ref_json, store_version
 from .timeutil import format_time
-from .warcscan import read_block
+from .warcscan import read_block, read_payload
 from .warcstore import DIFF_CONTENT_TYPE, PROOF_CONTENT_TYPE
 
 MAX_IMPORT_FILE = 1 << 20
@@ -224,7 +224,7 @@ def _new_version(
     textual = old_c["text_sha256"] is not None and d.text_sha256 is not None
     limit = MAX_REDACT_TEXT if action == "redacted" else MAX_DIFF_TEXT
     if textual and max(old_c["size"], d.size) <= limit:
-        old_bytes = read_block(tx.layout.store / old_ref["warc_file"], old_ref["offset"], limit)
+        old_bytes = read_payload(tx.layout.store / old_ref["warc_file"], old_ref["offset"], limit)
         if old_bytes is None or hashlib.sha256(old_bytes).hexdigest() != old_c["sha256"]:
             raise CorruptArchive("the current version's stored bytes are damaged; run `archiver verify`")
         new_bytes = path.read_bytes()

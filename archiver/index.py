@@ -261,7 +261,8 @@ class Index:
     def first_with_content(self, sha256: str) -> EventRow | None:
         """The earliest event whose bytes have this digest (for revisit records)."""
         rows = self._rows(
-            "sha256 = ? AND record_type IN ('resource', 'conversion') ORDER BY time LIMIT 1", (sha256,)
+            "sha256 = ? AND record_type IN ('resource', 'conversion', 'response') ORDER BY time LIMIT 1",
+            (sha256,),
         )
         return rows[0] if rows else None
 

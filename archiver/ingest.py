@@ -43,7 +43,7 @@ from .errors import InvalidInput
 from .keystore import SigningKey
 from .metadata import is_sidecar, merge, read_metadata_file, sidecar_for
 from .sealing import seal_and_queue
-from .storing import digest_version, store_version
+from .storing import StoredVersion, digest_version, store_version
 from .timeutil import format_time
 
 
@@ -286,10 +286,8 @@ def _capture(
     queued = by_source.get(source_key)  # (document, sequence, manifest id) captured earlier here
     if queued is not None and tx.latest_digest(queued[0]) == queued[2]:
         previous = (queued[0], queued[1] + 1, queued[2])
-    if previous is None and (url or src.filename):
-        row = tx.index.same_source_current(d.sha256, url, src.filename)
-        if row is not None and tx.latest_digest(row.document_id) is None:
-            previous = (row.document_id, row.sequence + 1, row.manifest_digest)
+    if previous is None:
+        previous = recapture_of(tx, d.sha256, url, src.filename)
     doc_id, seq, prev_digest = previous or (uuid.uuid4().hex, 0, None)
     target_uri = url or f"urn:archiver:document:{doc_id}"
     stored = store_version(
@@ -305,19 +303,35 @@ def _capture(
         date=now,
         batch=batch,
     )
-    actor = {"key_id": key.key_id, "name": key.name, "role": "archivist"}
-    manifest: dict[str, Any] = {
+    manifest = captured_manifest(
+        tx, key, (doc_id, seq, prev_digest), now, stored, {"filename": src.filename, "metadata": md}
+    )
+    event = seal_and_queue(tx, manifest, key, "archivist", stored.record_id, concurrent=True)
+    by_source[source_key] = (event.document_id, event.sequence, event.digest)
+
+
+def captured_manifest(
+    tx: WriteTransaction,
+    key: SigningKey,
+    place: tuple[str, int, str | None],
+    now: str,
+    stored: StoredVersion,
+    source: dict[str, Any],
+) -> dict[str, Any]:
+    """The unsigned manifest of a ``captured`` event: ``place`` is (document, sequence, previous)."""
+    doc_id, seq, prev_digest = place
+    return {
         "format": "archiver/manifest/1",
-        "archive_id": archive.archive_id,
+        "archive_id": tx.archive.archive_id,
         "document_id": doc_id,
         "sequence": seq,
         "action": "captured",
         "time": now,
-        "actor": actor,
+        "actor": {"key_id": key.key_id, "name": key.name, "role": "archivist"},
         "reason": None,
         "previous": prev_digest,
         "content": stored.content,
-        "source": {"filename": src.filename, "metadata": md},
+        "source": source,
         "capture": {
             "captured_at": now,
             "tool": {"name": TOOL_NAME, "version": __version__},
@@ -325,8 +339,19 @@ def _capture(
         },
         "storage": stored.storage,
     }
-    event = seal_and_queue(tx, manifest, key, "archivist", stored.record_id, concurrent=True)
-    by_source[source_key] = (event.document_id, event.sequence, event.digest)
+
+
+def recapture_of(
+    tx: WriteTransaction, sha256: str, url: str | None, filename: str | None
+) -> tuple[str, int, str] | None:
+    """(document, next sequence, previous) when these bytes from this source are a document's
+    current version in the archive: a re-capture, not a new document."""
+    if not (url or filename):
+        return None
+    row = tx.index.same_source_current(sha256, url, filename)
+    if row is not None and tx.latest_digest(row.document_id) is None:
+        return (row.document_id, row.sequence + 1, row.manifest_digest)
+    return None
 
 
 def remove_spool(paths: list[Path]) -> None:

@@ -8,8 +8,10 @@ from typing import Any, BinaryIO
 from .archive import Archive
 from .canonical import load_strict
 from .errors import CorruptArchive, DocumentNotFound, InvalidInput
+from .httpblock import HeadTooLarge
 from .index import EventRow, Index
 from .warcread import RecordReader, WarcFormatError
+from .warcscan import payload_of
 
 
 def open_index(archive: Archive) -> Index:
@@ -116,11 +118,11 @@ def cat(
                 raise CorruptArchive(
                     f"record {ref['record_id']} is not where the manifest says; run `archiver verify`"
                 )
-            for chunk in reader.block():
+            for chunk in payload_of(reader):
                 h.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
-    except WarcFormatError as e:
+    except (WarcFormatError, HeadTooLarge) as e:
         raise CorruptArchive(f"stored record is damaged ({e}); run `archiver verify`") from e
     except OSError as e:
         raise CorruptArchive(f"cannot read {path}: {e.strerror}") from e

@@ -75,6 +75,8 @@ def store_version(
     target_uri: str,
     date: str,
     batch: dict[str, dict[str, Any]],
+    http_head: bytes | None = None,
+    concurrent_to: str | None = None,
 ) -> StoredVersion:
     """Store one version whose digests ``d`` were taken by ``digest_version``.
 
@@ -99,6 +101,8 @@ def store_version(
             sha256_raw=bytes.fromhex(d.sha256),
             target_uri=target_uri,
             date=date,
+            http_head=http_head or b"",
+            concurrent_to=concurrent_to,
         )
         storage = {
             **rec.to_json(),
@@ -117,6 +121,8 @@ def store_version(
                 date=date,
                 media_type=_warc_content_type(d),
                 refers_to=refers_to,
+                http_head=http_head,
+                concurrent_to=concurrent_to,
             )
         if copied != d.sha256:
             raise InvalidInput(f"{display}: file changed while it was being read")

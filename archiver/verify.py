@@ -53,7 +53,7 @@ from .redaction import MAX_REDACT_TEXT, check_proof, decode
 from .snapshot import Snapshot, take_snapshot
 from .timeutil import format_time
 from .trust import load_trust
-from .warcscan import RecordInfo, TextCheck, read_block, read_record, scan_file
+from .warcscan import RecordInfo, TextCheck, read_block, read_payload, read_record, scan_file
 from .warcstore import MANIFEST_CONTENT_TYPE, warc_digest
 from .withhold import WITHHELD_CONTENT_TYPE, sealed_refs
 
@@ -421,6 +421,10 @@ class _Verifier:
         out = []
         if "seed" in e.storage and e.action in ("captured", "edited", "redacted"):
             out.append(("sealed seed", e.storage["seed"]))
+        if "request" in e.storage and e.action == "captured":
+            out.append(("HTTP request", e.storage["request"]))
+            for hop in ((e.raw.get("source") or {}).get("http") or {}).get("redirects") or []:
+                out += [("redirect request", hop["request"]), ("redirect response", hop["response"])]
         diff = e.raw.get("diff")
         if diff and diff.get("record"):
             out.append(("diff", diff["record"]))
@@ -449,11 +453,11 @@ class _Verifier:
     def check_content(self, e: Event, info: RecordInfo, pos: Pos) -> None:
         c = e.content
         diffs = []
-        if info.size != c["size"]:
-            diffs.append(f"size {info.size}, manifest says {c['size']}")
-        if info.sha256.hex() != c["sha256"]:
-            diffs.append(f"SHA-256 {info.sha256.hex()[:16]}..., manifest says {c['sha256'][:16]}...")
-        if info.sha512.hex() != c["sha512"]:
+        if info.payload_size != c["size"]:
+            diffs.append(f"size {info.payload_size}, manifest says {c['size']}")
+        if info.payload_sha256.hex() != c["sha256"]:
+            diffs.append(f"SHA-256 {info.payload_sha256.hex()[:16]}..., manifest says {c['sha256'][:16]}...")
+        if info.payload_sha512.hex() != c["sha512"]:
             diffs.append("SHA-512 differs")
         if c["text_sha256"] is not None and info.text_sha256 != c["text_sha256"]:
             diffs.append("normalised-text digest differs")
@@ -520,7 +524,7 @@ class _Verifier:
             info = self.record(pos)
             if info is None or info.content_type == WITHHELD_CONTENT_TYPE:
                 return None  # withheld from this export: nothing to read
-        return read_block(self.layout.store / str(ref["warc_file"]), int(ref["offset"]), MAX_REDACT_TEXT)
+        return read_payload(self.layout.store / str(ref["warc_file"]), int(ref["offset"]), MAX_REDACT_TEXT)
 
     def check_diff(self, e: Event) -> None:
         diff = e.raw["diff"]

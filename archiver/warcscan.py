@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .httpblock import MAX_HEAD, HeadTooLarge, PayloadSplitter, is_http_record, payload_chunks
 from .redaction import TokenTreeBuilder
 from .textdigest import TextDigester
 from .warcread import RecordReader, WarcFormatError, next_member_offset
@@ -29,8 +30,12 @@ class RecordInfo:
     refers_to: str | None = None
     concurrent_to: str | None = None
     size: int = 0
-    sha256: bytes = b""
+    sha256: bytes = b""  # of the whole block (WARC-Block-Digest)
     sha512: bytes = b""
+    # of the payload: the block after the HTTP head of a response, else the whole block
+    payload_size: int = 0
+    payload_sha256: bytes = b""
+    payload_sha512: bytes = b""
     text_sha256: str | None = None
     redactable: dict[str, object] | None = None
 
@@ -71,20 +76,36 @@ def read_record(
         digester = None
         if text is not None:
             digester = TextDigester(text.charset, tree.feed if tree is not None else None)
+        split = PayloadSplitter() if is_http_record(info.record_type, info.content_type) else None
+        p256, p512 = (hashlib.sha256(), hashlib.sha512()) if split is not None else (h256, h512)
         for chunk in reader.block():
             info.size += len(chunk)
             h256.update(chunk)
             h512.update(chunk)
+            if split is not None:
+                chunk = split.feed(chunk)
+                info.payload_size += len(chunk)
+                p256.update(chunk)
+                p512.update(chunk)
             if digester is not None:
                 digester.update(chunk)
+        if split is not None:
+            split.finish()
+        else:
+            info.payload_size = info.size
         info.sha256 = h256.digest()
         info.sha512 = h512.digest()
+        info.payload_sha256 = p256.digest()
+        info.payload_sha512 = p512.digest()
         info.text_sha256 = digester.result() if digester is not None else None
         if tree is not None and info.text_sha256 is not None:
             info.redactable = tree.finish()
         info.length = reader.compressed_length
     except WarcFormatError as e:
         info.error = str(e)
+        reader = None
+    except HeadTooLarge as e:
+        info.error = f"response block: {e}"
         reader = None
     except (OSError, LookupError) as e:
         info.error = f"unreadable: {e}"
@@ -158,3 +179,23 @@ def read_block(path: Path, offset: int, limit: int) -> bytes | None:
             return b"".join(reader.block())
     except (OSError, WarcFormatError):
         return None
+
+
+def read_payload(path: Path, offset: int, limit: int) -> bytes | None:
+    """A version's bytes: the block, or for an HTTP response the payload after its head."""
+    try:
+        with open(path, "rb") as f:
+            reader = RecordReader(f, offset)
+            if reader.headers.content_length > limit + MAX_HEAD:
+                return None
+            return b"".join(payload_of(reader))
+    except (OSError, WarcFormatError, HeadTooLarge):
+        return None
+
+
+def payload_of(reader: RecordReader) -> Iterator[bytes]:
+    """The record's payload as chunks (raises HeadTooLarge for a damaged response)."""
+    h = reader.headers
+    if is_http_record(h.get("warc-type"), h.get("content-type")):
+        return payload_chunks(reader.block())
+    return reader.block()

@@ -35,6 +35,8 @@ MANIFEST_CONTENT_TYPE = "application/vnd.archiver.manifest+json"
 SEED_CONTENT_TYPE = "application/vnd.archiver.sealed-seed"
 DIFF_CONTENT_TYPE = "text/x-diff; charset=utf-8"
 PROOF_CONTENT_TYPE = "application/vnd.archiver.redaction-proof+json"
+HTTP_RESPONSE_TYPE = "application/http; msgtype=response"
+HTTP_REQUEST_TYPE = "application/http; msgtype=request"
 
 
 def warc_digest(sha256_raw: bytes) -> str:
@@ -99,6 +101,47 @@ class _HashingReader(io.RawIOBase):
         self.sha256.update(data)
         self.size += len(data)
         return data
+
+
+class _RawHead(StatusAndHeaders):  # type: ignore[misc]
+    """An HTTP head warcio writes byte for byte (it would otherwise re-serialise parsed fields)."""
+
+    def __init__(self, raw: bytes) -> None:
+        super().__init__("", [], protocol="")
+        self.headers_buff = raw
+
+    def compute_headers_buffer(self, header_filter: Any = None) -> None:
+        pass
+
+    def __bool__(self) -> bool:  # warcio tests `if record.http_headers:`; ours has no parsed fields
+        return True
+
+
+class _Prefixed(io.RawIOBase):
+    """A head's bytes, then a stream's."""
+
+    def __init__(self, head: bytes, rest: io.RawIOBase) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            out, self._head = self._head, b""
+            return out
+        return self._rest.read(n) or b""
+
+
+def _block_sha256(head: bytes, source: IO[bytes]) -> bytes:
+    """SHA-256 of head + the stream's remaining bytes; the stream is rewound after."""
+    start = source.tell()
+    h = hashlib.sha256(head)
+    while data := source.read(CHUNK):
+        h.update(data)
+    source.seek(start)
+    return h.digest()
 
 
 class WarcWriter:
@@ -166,7 +209,12 @@ class WarcWriter:
         self._write(headers, "application/warc-fields", io.BytesIO(body), len(body))
 
     def _write(
-        self, headers: list[tuple[str, str]], content_type: str, payload: BinaryIO, length: int
+        self,
+        headers: list[tuple[str, str]],
+        content_type: str,
+        payload: BinaryIO,
+        length: int,
+        revisit_head: bytes | None = None,
     ) -> tuple[int, int]:
         assert self._fh is not None
         start = self._pos
@@ -181,6 +229,9 @@ class WarcWriter:
             warc_content_type=content_type,
             warc_headers=StatusAndHeaders("", headers, protocol="WARC/1.1"),
         )
+        if revisit_head:
+            # warcio writes only the HTTP head of a revisit record: hand it our bytes as they are
+            record.http_headers = _RawHead(revisit_head)
         try:
             writer.write_record(record)
             self._fh.flush()
@@ -210,15 +261,18 @@ class WarcWriter:
         date: str,
         media_type: str,
         refers_to: str | None = None,
+        http_head: bytes | None = None,
+        concurrent_to: str | None = None,
     ) -> tuple[RecordRef, str]:
-        """Append a ``resource`` (captured bytes) or ``conversion`` (a new version derived
-        from the record ``refers_to``) whose block is ``size`` bytes of ``source``.
+        """Append a ``resource`` (captured bytes), ``conversion`` (a new version derived
+        from the record ``refers_to``) or ``response`` (``http_head`` then the payload)
+        whose payload is ``size`` bytes of ``source``.
 
-        Returns the record's location and the SHA-256 (hex) of the bytes
+        Returns the record's location and the SHA-256 (hex) of the payload bytes
         actually copied, which the caller compares with its first pass.
         """
         self._ensure_room()
-        digest = warc_digest(sha256_raw)
+        payload_digest = warc_digest(sha256_raw)
         rid = new_record_id()
         headers = [
             ("WARC-Type", record_type),
@@ -228,9 +282,22 @@ class WarcWriter:
         ]
         if refers_to is not None:
             headers.append(("WARC-Refers-To", refers_to))
-        headers += [("WARC-Block-Digest", digest), ("WARC-Payload-Digest", digest)]
+        if concurrent_to is not None:
+            headers.append(("WARC-Concurrent-To", concurrent_to))
         hashing = _HashingReader(source)
-        offset, length = self._write(headers, media_type, hashing, size)  # type: ignore[arg-type]
+        block: io.RawIOBase = hashing
+        digest = payload_digest
+        if http_head is not None:
+            # the block digest covers head and payload: one more pass over the payload, by
+            # design of WARC; done here while the payload is still in the page cache
+            digest = warc_digest(_block_sha256(http_head, source))
+            block = _Prefixed(http_head, hashing)
+            size += len(http_head)
+            media_type = HTTP_RESPONSE_TYPE
+        headers += [("WARC-Block-Digest", digest), ("WARC-Payload-Digest", payload_digest)]
+        offset, length = self._write(headers, media_type, block, size)  # type: ignore[arg-type]
+        if http_head is not None:
+            size -= len(http_head)
         if hashing.size != size:
             raise StoreError(f"source changed during ingest: expected {size} bytes, read {hashing.size}")
         assert self._path is not None
@@ -248,11 +315,16 @@ class WarcWriter:
         sha256_raw: bytes,
         target_uri: str,
         date: str,
+        http_head: bytes = b"",
+        concurrent_to: str | None = None,
     ) -> RecordRef:
-        """Append a ``revisit`` record (profile identical-payload-digest): same bytes seen again."""
+        """Append a ``revisit`` record (profile identical-payload-digest): same bytes seen again.
+
+        Its block is empty, or for a web capture the new response's HTTP head.
+        """
         self._ensure_room()
         rid = new_record_id()
-        empty = warc_digest(hashlib.sha256(b"").digest())
+        empty = warc_digest(hashlib.sha256(http_head).digest())
         headers = [
             ("WARC-Type", "revisit"),
             ("WARC-Record-ID", rid),
@@ -265,7 +337,10 @@ class WarcWriter:
             ("WARC-Payload-Digest", warc_digest(sha256_raw)),
             ("WARC-Block-Digest", empty),
         ]
-        offset, length = self._write(headers, "application/octet-stream", io.BytesIO(b""), 0)
+        if concurrent_to is not None:
+            headers.append(("WARC-Concurrent-To", concurrent_to))
+        content_type = HTTP_RESPONSE_TYPE if http_head else "application/octet-stream"
+        offset, length = self._write(headers, content_type, io.BytesIO(b""), 0, revisit_head=http_head)
         assert self._path is not None
         return RecordRef(
             warc_file=self._path.name, offset=offset, length=length, record_id=rid, block_digest=empty
@@ -280,8 +355,10 @@ class WarcWriter:
         date: str,
         concurrent_to: str | None = None,
         refers_to: str | None = None,
+        record_type: str = "metadata",
     ) -> RecordRef:
-        """Append a ``metadata`` record (a signed manifest, a sealed seed, a diff, a proof).
+        """Append a ``metadata`` record (a signed manifest, a sealed seed, a diff, a proof),
+        or a ``request`` record (the HTTP request of a capture).
 
         Never rotates: it stays in the same file as the record it accompanies.
         """
@@ -290,7 +367,7 @@ class WarcWriter:
         rid = new_record_id()
         digest = warc_digest(hashlib.sha256(block).digest())
         headers = [
-            ("WARC-Type", "metadata"),
+            ("WARC-Type", record_type),
             ("WARC-Record-ID", rid),
             ("WARC-Date", date),
             ("WARC-Target-URI", target_uri),
@@ -300,6 +377,10 @@ class WarcWriter:
         if refers_to is not None:
             headers.append(("WARC-Refers-To", refers_to))
         headers.append(("WARC-Block-Digest", digest))
+        if record_type == "request":
+            # the payload of an HTTP message is what follows its head (empty for a GET)
+            payload = block.partition(b"\r\n\r\n")[2]
+            headers.append(("WARC-Payload-Digest", warc_digest(hashlib.sha256(payload).digest())))
         offset, length = self._write(headers, content_type, io.BytesIO(block), len(block))
         assert self._path is not None
         return RecordRef(
