@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ArchiveFixture, tree_snapshot, warcio_check
 from webserver import HTML, serve
+
+from conftest import ArchiveFixture, tree_snapshot, warcio_check
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def test_capture_records_request_response_and_redirects(archive: ArchiveFixture,
     warcio_check(archive.root / "store")
     plain = b"".join(gzip.decompress(p.read_bytes()) for p in (archive.root / "store").glob("*.warc.gz"))
     assert plain.count(b"WARC-Type: request") == 3 and plain.count(b"WARC-Type: response") == 3
-    assert b"GET /redirect HTTP/1.1" in plain and b"HTTP/1.0 302 Found" in plain or b"HTTP/1.1 302" in plain
+    assert (b"GET /redirect HTTP/1.1" in plain and b"HTTP/1.0 302 Found" in plain) or b"HTTP/1.1 302" in plain
     assert archive.verify_codes() == set()
 
 
