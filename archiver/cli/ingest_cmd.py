@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..archive import Archive
 from ..ingest import collect, ingest, remove_spool
 from ..metadata import parse_meta_pairs
 from . import cli
@@ -14,7 +15,18 @@ from .common import echo_json, json_option, open_archive, signing_key, wait_opti
 
 
 @cli.command("ingest")
-@click.argument("inputs", nargs=-1, required=True, metavar="FILE|DIR|-...")
+@click.argument("inputs", nargs=-1, metavar="FILE|DIR|-...")
+@click.option(
+    "--warc",
+    "warc_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Import the response and resource records of a WARC file made by another tool.",
+)
+@click.option(
+    "--skip-bad-records",
+    is_flag=True,
+    help="With --warc: import the sound records and report those whose own digest is wrong.",
+)
 @click.option("--url", help="Where the document was found.")
 @click.option("--title")
 @click.option("--publisher")
@@ -37,6 +49,8 @@ from .common import echo_json, json_option, open_archive, signing_key, wait_opti
 def ingest_cmd(
     ctx: click.Context,
     inputs: tuple[str, ...],
+    warc_file: Path | None,
+    skip_bad_records: bool,
     url: str | None,
     title: str | None,
     publisher: str | None,
@@ -56,9 +70,14 @@ def ingest_cmd(
     A sidecar NAME.meta.json beside a file adds metadata for it. Prints each
     document id, one per line.
 
+    With --warc FILE, the records of a WARC file made by another tool
+    (wget --warc-file, Browsertrix, warcio) become documents instead.
+
     \b
     Example:  archiver ingest articles/ --language ar --publisher "AFP"
     """
+    if (warc_file is None) == (not inputs):
+        raise click.UsageError("give FILE|DIR|- arguments, or --warc FILE (not both)")
     options: dict[str, Any] = {
         "url": url,
         "title": title,
@@ -72,6 +91,9 @@ def ingest_cmd(
     if meta_pairs:
         options["meta"] = parse_meta_pairs(meta_pairs)
     archive = open_archive(ctx)
+    if warc_file is not None:
+        _import_warc(ctx, archive, warc_file, options, skip_bad_records, wait_seconds, as_json)
+        return
     spool: list[Path] = []
     try:
         sources = collect(
@@ -170,4 +192,34 @@ def capture_cmd(
         echo_json([d.to_json() for d in done])
         return
     for d in done:
+        click.echo(d.document_id)
+
+
+def _import_warc(
+    ctx: click.Context,
+    archive: Archive,
+    warc_file: Path,
+    options: dict[str, Any],
+    skip_bad: bool,
+    wait_seconds: float,
+    as_json: bool,
+) -> None:
+    from ..warcimport import import_warc
+
+    key = signing_key(ctx, archive, role="archivist")
+    report = import_warc(
+        archive, warc_file, key, metadata=options, skip_bad=skip_bad, wait_seconds=wait_seconds
+    )
+    for line in report.bad:
+        click.echo(f"archiver: warning: not imported: {line}", err=True)
+    if as_json:
+        echo_json(
+            {
+                "imported": [d.to_json() for d in report.imported],
+                "bad": report.bad,
+                "skipped": report.skipped,
+            }
+        )
+        return
+    for d in report.imported:
         click.echo(d.document_id)
