@@ -49,6 +49,7 @@ def capture(
     max_redirects: int = DEFAULT_REDIRECTS,
     accept_any_status: bool = False,
     wait_seconds: float = 0.0,
+    tsa: str | None = None,
 ) -> list[Ingested]:
     """Fetch every URL, then store them all in one transaction; all or nothing.
 
@@ -70,7 +71,7 @@ def capture(
                     f"{url[:200]}: the server answered {f.final.status} {f.final.reason}; nothing "
                     "was captured (use --accept-any-status to keep an error page as evidence)"
                 )
-        with WriteTransaction(archive, key, wait_seconds) as tx:
+        with WriteTransaction(archive, key, wait_seconds, tsa) as tx:
             batch: dict[str, dict[str, Any]] = {}
             for f in fetched:
                 _store(tx, f, key, md, batch)

@@ -46,10 +46,15 @@ class Written:
 class WriteTransaction:
     """Lock, WARC writer and index for one all-or-nothing batch of events."""
 
-    def __init__(self, archive: Archive, signer: SigningKey, wait_seconds: float = 0.0) -> None:
-        """``signer`` signs the checkpoint written at commit."""
+    def __init__(
+        self, archive: Archive, signer: SigningKey, wait_seconds: float = 0.0, tsa: str | None = None
+    ) -> None:
+        """``signer`` signs the checkpoint written at commit; with ``tsa`` (a URL) every
+        manifest gets an RFC 3161 time-stamp token before the commit (``timestamps.py``)."""
         self.archive = archive
         self.signer = signer
+        self.tsa = tsa
+        self.tokens: list[tuple[str, bytes]] = []  # (path, leaf) of token files written
         self.layout = archive.layout
         self._session = archive.writer_lock(wait_seconds)
         # queued events whose manifests are not written yet, and what stays in memory of
@@ -67,6 +72,10 @@ class WriteTransaction:
 
                 reindex_locked(self.archive)
             self.index = Index.open(self.layout.index, write=True)
+            if self.tsa is not None:
+                from .timestamps import trusted_certificates
+
+                self.tsa_roots = trusted_certificates(self.layout)
         except BaseException as e:
             self._session.__exit__(type(e), e, None)
             raise
@@ -126,6 +135,8 @@ class WriteTransaction:
             write_new(path, data)  # committed only once the log holds it (docs/durability.md)
             crashpoint("manifest-written")
             dirs.add(path.parent)
+            if self.tsa is not None:
+                dirs |= self._stamp(path, data)
             self.done.append(
                 Written(
                     document_id=event.document_id,
@@ -142,9 +153,26 @@ class WriteTransaction:
         self.pending.clear()
         self._pending_latest.clear()
 
+    def _stamp(self, path: Path, data: bytes) -> set[Path]:
+        """Obtain and write the time-stamp token over one manifest; returns directories to sync."""
+        from .timestamps import request_token, token_path, write_token
+
+        assert self.tsa is not None
+        der = request_token(self.tsa, data, self.tsa_roots)
+        tpath = token_path(self.layout, path)
+        new_dirs = {tpath.parent.parent, self.layout.manifests} if not tpath.parent.is_dir() else set()
+        write_token(tpath, der)
+        self.tokens.append((self.layout.relative(tpath), leaf_hash(der)))
+        return new_dirs | {tpath.parent}
+
     def _commit(self) -> None:
         self._flush()
-        log_leaves(self.layout, self.archive.archive_id, [(w.path, w.leaf) for w in self.done], self.signer)
+        log_leaves(
+            self.layout,
+            self.archive.archive_id,
+            [(w.path, w.leaf) for w in self.done] + self.tokens,
+            self.signer,
+        )
         crashpoint("checkpoint-written")
         self.index.add_rows(w.row for w in self.done)
         crashpoint("index-written")

@@ -206,14 +206,15 @@ def ingest(
     key: SigningKey,
     *,
     wait_seconds: float = 0.0,
+    tsa: str | None = None,
 ) -> list[Ingested]:
-    """Capture every source as one event; all or nothing.
+    """Capture every source as one event; all or nothing (``tsa``: time-stamp each manifest).
 
     Raises:
         InvalidInput: a source became unreadable or changed while being read.
         StoreError: writing failed (disk full, I/O error); nothing was kept.
     """
-    with WriteTransaction(archive, key, wait_seconds) as tx:
+    with WriteTransaction(archive, key, wait_seconds, tsa) as tx:
         batch: dict[str, dict[str, Any]] = {}
         by_source: dict[tuple[str, str | None, str | None], tuple[str, int, str]] = {}
         for src in sources:

@@ -1,7 +1,8 @@
 """Verifying the log (docs/format.md, "Verifying an archive", step 8).
 
 1. ``entries`` parses; no path appears twice.
-2. Every record file (manifests, keys, revocations, audit records) is in the
+2. Every record file (manifests, keys, revocations, audit records, trusted TSA
+   certificates, time-stamp tokens) is in the
    log, and every log entry names a file whose exact bytes hash to its leaf.
 3. The stored node files equal the tree recomputed from the leaves.
 4. Every kept checkpoint names this archive, is signed by a trusted key, and
@@ -29,7 +30,13 @@ from .trust import TrustSet
 if TYPE_CHECKING:
     from .snapshot import Snapshot
 
-RECORD_DIRS = ("events", "keys", "audits")
+RECORD_DIRS = (
+    ("events", "*.json"),
+    ("keys", "*.json"),
+    ("audits", "*.json"),
+    ("tsa", "*.pem"),
+    ("timestamps", "*.tsr"),
+)
 Add = Callable[[ProblemCode, str, str], None]
 Trusted = Sequence[tuple[str, str, Ed25519PublicKey]]
 
@@ -37,10 +44,10 @@ Trusted = Sequence[tuple[str, str, Ed25519PublicKey]]
 def record_files(layout: Layout) -> list[Path]:
     """Every file the log must contain."""
     out: list[Path] = []
-    for sub in RECORD_DIRS:
+    for sub, pattern in RECORD_DIRS:
         base = layout.manifests / sub
         if base.is_dir():
-            out += [p for p in base.rglob("*.json") if not p.name.startswith(".")]
+            out += [p for p in base.rglob(pattern) if not p.name.startswith(".")]
     return sorted(out)
 
 

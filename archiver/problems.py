@@ -73,6 +73,7 @@ class Counts:
     records: int = 0
     bytes: int = 0
     withheld: int = 0  # records an export left out on purpose (sealed, or other documents')
+    timestamps: int = 0  # RFC 3161 time-stamp tokens checked
 
     def to_json(self) -> dict[str, int]:
         """The report-schema form of the counts."""
@@ -85,6 +86,8 @@ class Counts:
         }
         if self.withheld:
             out["withheld"] = self.withheld
+        if self.timestamps:
+            out["timestamps"] = self.timestamps
         return out
 
 

@@ -35,7 +35,9 @@ from .merkle import EMPTY_ROOT, leaf_hash, node_hash
 from .signing import raw_public
 
 HASH = 32
-ENTRY_LINE = re.compile(r"^([0-9a-f]{64}) (manifests/(?:events|keys|audits)/[A-Za-z0-9._/-]{1,200})$")
+ENTRY_LINE = re.compile(
+    r"^([0-9a-f]{64}) (manifests/(?:events|keys|audits|tsa|timestamps)/[A-Za-z0-9._/-]{1,200})$"
+)
 CHECKPOINT_NAME = re.compile(r"^[0-9]{12}$")
 MAX_NOTE = 16 * 1024
 

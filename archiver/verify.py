@@ -82,6 +82,7 @@ class _Verifier:
         self.claimed: set[Pos] = set()  # named by invalid manifests: not orphans
         self.manifest_at: dict[str, Pos] = {}  # manifest id -> metadata record carrying it
         self.now = archive.clock()
+        self.tsa_roots: list[Any] | None = None  # None: the archive's trusted TSA certificates
 
     def add(
         self,
@@ -662,6 +663,7 @@ class _Verifier:
             self.problems.extend(p for p in found if self.full or p.file == "--checkpoint")
         self.check_index(all_events)
         self.counts.withheld = len(self.withheld)
+        self.check_timestamps(all_events)
         return Report(
             archive_id=self.archive.archive_id,
             tool_version=__version__,
@@ -692,6 +694,22 @@ class _Verifier:
         docs = self.export.get("documents")
         if isinstance(docs, list):
             self.partial = frozenset(str(d) for d in docs)
+
+    def check_timestamps(self, events: list[Event]) -> None:
+        """RFC 3161 tokens: against the auditor's TSA certificates if given, else the archive's."""
+        from .timestamps import check_tokens, trusted_certificates
+
+        roots = self.tsa_roots
+        if roots is None:
+            roots = trusted_certificates(self.layout, self.snap.records)
+        found, self.counts.timestamps = check_tokens(
+            self.layout,
+            self.snap.records,
+            roots,
+            {e.path: e.time for e in events},
+            None if self.full else self.documents,
+        )
+        self.problems.extend(found)
 
     def left_out(self, rel: str) -> bool:
         """In an export of some documents: a record file of another document, left out."""
@@ -735,17 +753,29 @@ class _Verifier:
                 )
 
 
-def verify(archive: Archive, documents: list[str] | None = None, checkpoint: bytes | None = None) -> Report:
+def verify(
+    archive: Archive,
+    documents: list[str] | None = None,
+    checkpoint: bytes | None = None,
+    tsa_certs: list[Path] | None = None,
+) -> Report:
     """Verify the whole archive, or only the given documents (ids or unique prefixes).
 
     ``checkpoint``: an auditor's kept checkpoint the archive must extend (``log-rollback``).
+    ``tsa_certs``: PEM files of the TSA certificates the auditor trusts; time-stamp
+    tokens are then checked against these instead of the archive's own list.
 
     Raises:
         DocumentNotFound: a document id matches nothing or is ambiguous.
         InvalidInput: ``checkpoint`` is not a checkpoint of this archive.
     """
     ids = None if documents is None else [resolve_by_files(archive.layout, d) for d in documents]
-    return _Verifier(archive, ids, checkpoint).run()
+    v = _Verifier(archive, ids, checkpoint)
+    if tsa_certs:
+        from .timestamps import load_certificates
+
+        v.tsa_roots = load_certificates(tsa_certs)
+    return v.run()
 
 
 def resolve_by_files(layout: Layout, prefix: str) -> str:

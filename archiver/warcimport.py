@@ -202,6 +202,7 @@ def import_warc(
     metadata: dict[str, Any] | None = None,
     skip_bad: bool = False,
     wait_seconds: float = 0.0,
+    tsa: str | None = None,
 ) -> ImportReport:
     """Import every response and resource record of a WARC file; all or nothing.
 
@@ -217,7 +218,7 @@ def import_warc(
     validate(md, "import options")
     report = ImportReport()
     provenance = {"file": _file_name(source), "sha256": file_sha256(source)}
-    with _workdir() as tmp, WriteTransaction(archive, key, wait_seconds) as tx:
+    with _workdir() as tmp, WriteTransaction(archive, key, wait_seconds, tsa) as tx:
         batch: dict[str, dict[str, Any]] = {}
         seen: dict[tuple[str, str | None], tuple[str, int, str]] = {}
         names: list[str] = []

@@ -95,5 +95,6 @@ from . import (  # noqa: E402, F401
     log_cmds,
     read_cmds,
     report_cmd,
+    tsa_cmds,
     verify_cmd,
 )

@@ -41,6 +41,9 @@ from .common import echo_json, json_option, open_archive, signing_key, wait_opti
     type=click.Path(dir_okay=False, path_type=Path),
     help="JSON metadata applying to every input (schemas/metadata.schema.json).",
 )
+@click.option(
+    "--tsa", "tsa_url", metavar="URL", help="RFC 3161 time-stamp authority: a token over each manifest."
+)
 @click.option("--include-hidden", is_flag=True, help="Also ingest hidden files in folders.")
 @click.option("--follow-symlinks", is_flag=True, help="Follow symbolic links in folders.")
 @wait_option
@@ -60,6 +63,7 @@ def ingest_cmd(
     charset: str | None,
     meta_pairs: tuple[str, ...],
     metadata_file: Path | None,
+    tsa_url: str | None,
     include_hidden: bool,
     follow_symlinks: bool,
     wait_seconds: float,
@@ -92,7 +96,7 @@ def ingest_cmd(
         options["meta"] = parse_meta_pairs(meta_pairs)
     archive = open_archive(ctx)
     if warc_file is not None:
-        _import_warc(ctx, archive, warc_file, options, skip_bad_records, wait_seconds, as_json)
+        _import_warc(ctx, archive, warc_file, options, skip_bad_records, wait_seconds, as_json, tsa_url)
         return
     spool: list[Path] = []
     try:
@@ -105,7 +109,7 @@ def ingest_cmd(
             spool=spool,
         )
         key = signing_key(ctx, archive, role="archivist")
-        done = ingest(archive, sources, key, wait_seconds=wait_seconds)
+        done = ingest(archive, sources, key, wait_seconds=wait_seconds, tsa=tsa_url)
     finally:
         remove_spool(spool)
     if as_json:
@@ -137,6 +141,9 @@ def ingest_cmd(
     help="Largest response body accepted.",
 )
 @click.option("--max-redirects", type=click.IntRange(min=0, max=100), default=10, show_default=True)
+@click.option(
+    "--tsa", "tsa_url", metavar="URL", help="RFC 3161 time-stamp authority: a token over each manifest."
+)
 @click.option("--accept-any-status", is_flag=True, help="Keep 4xx/5xx answers too (e.g. a page taken down).")
 @wait_option
 @json_option
@@ -152,6 +159,7 @@ def capture_cmd(
     timeout: float,
     max_bytes: int,
     max_redirects: int,
+    tsa_url: str | None,
     accept_any_status: bool,
     wait_seconds: float,
     as_json: bool,
@@ -187,6 +195,7 @@ def capture_cmd(
         max_redirects=max_redirects,
         accept_any_status=accept_any_status,
         wait_seconds=wait_seconds,
+        tsa=tsa_url,
     )
     if as_json:
         echo_json([d.to_json() for d in done])
@@ -203,6 +212,7 @@ def _import_warc(
     skip_bad: bool,
     wait_seconds: float,
     as_json: bool,
+    tsa_url: str | None,
 ) -> None:
     from ..warcimport import import_warc
 

@@ -22,14 +22,30 @@ def log_group() -> None:
 
 
 @log_group.command("checkpoint")
+@click.option(
+    "--tsa",
+    "tsa_url",
+    metavar="URL",
+    help="First obtain an RFC 3161 time-stamp token over the latest checkpoint (kept and logged).",
+)
 @click.pass_context
-def checkpoint_cmd(ctx: click.Context) -> None:
+def checkpoint_cmd(ctx: click.Context, tsa_url: str | None) -> None:
     """Print the latest signed checkpoint (keep a copy: it is what `verify --checkpoint` checks).
+
+    With --tsa, the checkpoint is time-stamped first; the token is logged, so the
+    checkpoint printed is the one after it.
 
     \b
     Example:  archiver log checkpoint > kept-checkpoint.txt
     """
-    click.echo(latest_checkpoint(open_archive(ctx)), nl=False)
+    archive = open_archive(ctx)
+    if tsa_url is not None:
+        from ..timestamps import stamp_checkpoint
+        from .common import signing_key
+
+        path = stamp_checkpoint(archive, tsa_url, signing_key(ctx, archive, role="archivist"))
+        click.echo(f"time-stamp token: {archive.layout.relative(path)}", err=True)
+    click.echo(latest_checkpoint(archive), nl=False)
 
 
 @log_group.command("prove")

@@ -20,10 +20,22 @@ from .common import echo_json, json_option, open_archive
     type=click.Path(dir_okay=False, path_type=Path),
     help="A checkpoint you kept: prove the archive only grew since (else log-rollback).",
 )
+@click.option(
+    "--tsa-cert",
+    "tsa_certs",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="CERT.pem",
+    help="Check time-stamp tokens against this TSA certificate (repeatable) instead of the archive's list.",
+)
 @json_option
 @click.pass_context
 def verify_cmd(
-    ctx: click.Context, documents: tuple[str, ...], checkpoint: Path | None, as_json: bool
+    ctx: click.Context,
+    documents: tuple[str, ...],
+    checkpoint: Path | None,
+    tsa_certs: tuple[Path, ...],
+    as_json: bool,
 ) -> None:
     """Re-check everything (or the given documents): exit 0 clean, 1 problems.
 
@@ -37,7 +49,7 @@ def verify_cmd(
             kept = checkpoint.read_bytes()[: 1 << 16]
         except OSError as e:
             raise InvalidInput(f"--checkpoint {checkpoint}: {e.strerror}") from e
-    report = verify(archive, list(documents) or None, kept)
+    report = verify(archive, list(documents) or None, kept, list(tsa_certs) or None)
     if as_json:
         echo_json(report.to_json())
     else:
@@ -46,6 +58,8 @@ def verify_cmd(
             f"archive {report.archive_id}: checked {c.documents} documents, {c.events} "
             f"events, {c.keys} keys, {c.records} WARC records, {c.bytes} bytes"
         )
+        if c.timestamps:
+            click.echo(f"{c.timestamps} RFC 3161 time-stamp token(s) checked")
         if c.withheld:
             click.echo(
                 f"an export: {c.withheld} record(s) withheld on purpose (sealed originals, seeds, "
