@@ -14,7 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-SCHEMA_NAMES = ("common", "metadata", "manifest", "key", "revocation", "archive", "report", "audit")
+SCHEMA_NAMES = ("common", "metadata", "manifest", "key", "revocation", "archive", "report", "audit", "export")
 
 
 @cache

@@ -43,7 +43,7 @@ from .archive import Archive
 from .custody import replay
 from .diffs import diff_counts
 from .errors import CorruptArchive, DocumentNotFound, InvalidInput
-from .exportcopy import EXPORT_FORMAT, load_export_info
+from .exportcopy import load_export_info
 from .index import Index, Row, row_of
 from .layout import EVENT_NAME, Layout
 from .logcheck import check_log
@@ -681,9 +681,9 @@ class _Verifier:
         self.partial: frozenset[str] | None = None
         if self.export is None:
             return
-        if self.export.get("format") != EXPORT_FORMAT or self.export.get("archive_id") != (
-            self.archive.archive_id
-        ):
+        from .schema import schema_errors
+
+        if schema_errors("export", self.export) or self.export.get("archive_id") != self.archive.archive_id:
             self.add(
                 ProblemCode.SCHEMA_INVALID,
                 "export.json is unreadable or names another archive",

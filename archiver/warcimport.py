@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import hashlib
 import os
 import tempfile
@@ -158,34 +159,77 @@ def _spool(rec: Any, tmpdir: Path) -> tuple[_Spooled | None, str | None]:
 
 
 def _records(source: Path, tmpdir: Path, report: ImportReport, skip_bad: bool) -> Iterator[_Spooled]:
-    """The sound response and resource records of ``source``, one at a time."""
+    """The sound response and resource records of ``source``, one at a time.
+
+    A WARC gzipped as one stream (not one member per record) is read through a
+    decompressing stream: warcio refuses it, since it cannot seek into it.
+    """
     try:
-        with open(source, "rb") as f:
-            it = ArchiveIterator(f, no_record_parse=True, check_digests=False)
-            for rec in it:
-                # (warcio's get_record_offset() reads the record to its end: ask after reading)
-                rtype = rec.rec_type
-                if rtype not in ("response", "resource"):
-                    report.skipped[str(rtype)] = report.skipped.get(str(rtype), 0) + 1
-                    continue
-                spooled, bad = _spool(rec, tmpdir)
-                offset = it.get_record_offset()
-                if bad is not None:
-                    bad = f"record at offset {offset}: {bad}"
-                if bad is not None:
-                    if not skip_bad:
-                        raise InvalidInput(f"{source.name}: {bad}; nothing was imported")
-                    report.bad.append(bad)
-                    continue
-                assert spooled is not None
-                yield spooled
-                spooled.payload.unlink(missing_ok=True)
+        if _one_gzip_stream(source):
+            with gzip.open(source, "rb") as g:
+                yield from _iterate(source, g, tmpdir, report, skip_bad)  # type: ignore[arg-type]
+        else:
+            with open(source, "rb") as f:
+                yield from _iterate(source, f, tmpdir, report, skip_bad)
     except ArchiveLoadFailed as e:
-        raise InvalidInput(f"{source.name}: not a readable WARC file ({str(e)[:200]})") from None
+        raise InvalidInput(f"{source.name}: not a readable WARC file ({_one_line(e)})") from None
     except (OSError, EOFError, ValueError) as e:
         if isinstance(e, InvalidInput):
             raise
-        raise InvalidInput(f"{source.name}: malformed WARC ({type(e).__name__}: {str(e)[:200]})") from None
+        raise InvalidInput(f"{source.name}: malformed WARC ({type(e).__name__}: {_one_line(e)})") from None
+
+
+def _one_gzip_stream(path: Path) -> bool:
+    """Whether the file is gzip whose first member is the whole file (of more than one record,
+    then: warcio reads only gzip with one member per record)."""
+    import zlib
+
+    with open(path, "rb") as f:
+        if f.read(2) != b"\x1f\x8b":
+            return False
+        f.seek(0)
+        z = zlib.decompressobj(31)
+        used = 0
+        pending = b""
+        while not z.eof:
+            if not pending:
+                pending = f.read(CHUNK)
+                if not pending:
+                    return False  # truncated: let the reader report it
+                used += len(pending)
+            try:
+                z.decompress(pending, CHUNK)  # output bounded (a gzip bomb stays cheap) and dropped
+            except zlib.error:
+                return False
+            pending = z.unconsumed_tail
+        return used - len(z.unused_data) == os.fstat(f.fileno()).st_size
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())[:200]
+
+
+def _iterate(
+    source: Path, f: IO[bytes], tmpdir: Path, report: ImportReport, skip_bad: bool
+) -> Iterator[_Spooled]:
+    it = ArchiveIterator(f, no_record_parse=True, check_digests=False)
+    for rec in it:
+        rtype = rec.rec_type
+        if rtype not in ("response", "resource"):
+            report.skipped[str(rtype)] = report.skipped.get(str(rtype), 0) + 1
+            continue
+        spooled, bad = _spool(rec, tmpdir)
+        # (warcio's get_record_offset() reads the record to its end: ask after reading)
+        offset = it.get_record_offset()
+        if bad is not None:
+            bad = f"record at offset {offset}: {bad}"
+            if not skip_bad:
+                raise InvalidInput(f"{source.name}: {bad}; nothing was imported")
+            report.bad.append(bad)
+            continue
+        assert spooled is not None
+        yield spooled
+        spooled.payload.unlink(missing_ok=True)
 
 
 @contextmanager

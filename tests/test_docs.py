@@ -74,3 +74,38 @@ def test_docs_index_lists_every_doc():
     for doc in sorted((REPO / "docs").rglob("*.md")):
         if doc.name != "README.md":
             assert doc.relative_to(REPO / "docs").as_posix() in index, doc
+
+
+def _sh_blocks(doc: Path) -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", doc.read_text("utf-8"), flags=re.S)
+
+
+def test_verifying_md_export_checks_run_as_written(archive, arabic_dir, tmp_path):
+    """docs/verifying.md sections 4 and 6: sha256sum on a bag, the WACZ signature script, the rebuild."""
+    docs = archive.ingest(arabic_dir)
+    bag = tmp_path / "DEST"
+    archive.ok("export", "bagit", str(bag))
+    sha_block = next(b for b in _sh_blocks(REPO / "docs" / "verifying.md") if "sha256sum --check" in b)
+    sha_block = sha_block.replace("cd DEST\n", f"cd {bag}\n")
+    res = subprocess.run(["bash", "-euc", sha_block], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    people = next((bag / "data/documents").rglob("*.txt"))
+    people.write_bytes(people.read_bytes() + b"x")  # sha256sum must now fail
+    res = subprocess.run(["bash", "-euc", sha_block], capture_output=True, text=True)
+    assert res.returncode != 0
+
+    wacz = tmp_path / "DEST.wacz"
+    archive.ok("export", "wacz", str(wacz))
+    key_id = json.loads(next((archive.root / "manifests/keys").glob("*.json")).read_text())["key_id"]
+    script = tmp_path / "check_wacz.py"
+    script.write_text(_python_block(REPO / "docs" / "verifying.md", "# check_wacz.py"))
+    res = subprocess.run([sys.executable, str(script), str(wacz), key_id], capture_output=True, text=True)
+    assert res.returncode == 0 and "WACZ signature OK" in res.stdout, res.stderr
+    res = subprocess.run([sys.executable, str(script), str(wacz), "0" * 64], capture_output=True, text=True)
+    assert res.returncode != 0
+
+    rebuild = next(b for b in _sh_blocks(REPO / "docs" / "verifying.md") if "mkdir copy" in b)
+    rebuild = rebuild.replace("tools/verify_standalone.py", str(REPO / "tools" / "verify_standalone.py"))
+    res = subprocess.run(["bash", "-euc", rebuild], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "OK: no problems found" in res.stdout and f"checked {len(docs)} documents" in res.stdout

@@ -172,3 +172,21 @@ def test_bag_destination_must_be_new_and_failure_leaves_nothing(archive, tmp_pat
     assert res.exit_code == 2 and "no document" in res.stderr
     assert not (tmp_path / "new").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".new.partial")]
+
+
+def test_export_json_removed_makes_placeholders_findings(redacted_archive, tmp_path):
+    """export.json is unsigned: without it (or with a forged one) placeholders are not excused."""
+    archive, doc, _ = redacted_archive
+    bag_path = tmp_path / "bag"
+    archive.ok("export", "bagit", str(bag_path))
+    info = bag_path / "data/archive/manifests/export.json"
+    saved = info.read_bytes()
+    info.unlink()
+    report = _verify(bag_path)
+    assert not report["ok"]
+    assert {(p["code"], p["document"]) for p in report["problems"]} >= {("content-mismatch", doc)}
+    forged = json.loads(saved)
+    forged["archive_id"] = "urn:uuid:00000000-0000-4000-8000-000000000000"
+    info.write_text(json.dumps(forged))
+    report = _verify(bag_path)
+    assert "schema-invalid" in {p["code"] for p in report["problems"]}

@@ -112,6 +112,16 @@ def test_warcio_warc_imported(archive: ArchiveFixture, tmp_path: Path):
     assert archive.verify_codes() == set()
 
 
+def test_uncompressed_and_whole_file_gzip_warcs(archive: ArchiveFixture, tmp_path: Path):
+    plain = _warcio_file(tmp_path)
+    whole = tmp_path / "whole.warc.gz"
+    whole.write_bytes(gzip.compress(plain.read_bytes()))  # one gzip stream, not one per record
+    a = archive.ok("ingest", "--warc", str(plain), "--json").json()["imported"]
+    b = archive.ok("ingest", "--warc", str(whole), "--json").json()["imported"]
+    assert [i["sha256"] for i in a] == [i["sha256"] for i in b]
+    assert archive.verify_codes() == set()
+
+
 def test_bad_record_digest_refused_or_reported(archive: ArchiveFixture, tmp_path: Path):
     path = _warcio_file(tmp_path, corrupt=True)
     before = tree_snapshot(archive.root)
