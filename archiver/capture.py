@@ -182,7 +182,7 @@ def _store(
             "final_url": final.url,
             "status": final.status,
             "reason": final.reason[:200],
-            "content_type": (final.header("Content-Type") or None),
+            "content_type": (final.header("Content-Type") or "")[:1024] or None,
             "redirects": hops,
         },
     }

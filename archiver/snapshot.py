@@ -54,8 +54,10 @@ def _records(layout: Layout, documents: list[str] | None) -> frozenset[str]:
     if documents is None:
         return frozenset(layout.relative(p) for p in record_files(layout))
     found = [p for p in layout.keys.glob("*.json")] if layout.keys.is_dir() else []
+    found += (layout.manifests / "tsa").glob("*.pem")
     for doc in documents:
         found += (layout.events / doc[:2]).glob(f"{doc}-*.json")
+        found += (layout.manifests / "timestamps" / doc[:2]).glob(f"{doc}-*.tsr")
     return frozenset(layout.relative(p) for p in found)
 
 

@@ -85,6 +85,9 @@ def test_verifying_md_export_checks_run_as_written(archive, arabic_dir, tmp_path
     docs = archive.ingest(arabic_dir)
     bag = tmp_path / "DEST"
     archive.ok("export", "bagit", str(bag))
+    import bagit
+
+    bagit.Bag(str(bag)).validate()
     sha_block = next(b for b in _sh_blocks(REPO / "docs" / "verifying.md") if "sha256sum --check" in b)
     sha_block = sha_block.replace("cd DEST\n", f"cd {bag}\n")
     res = subprocess.run(["bash", "-euc", sha_block], capture_output=True, text=True)

@@ -113,6 +113,12 @@ def test_partial_bag_holds_only_the_chosen_documents(redacted_archive, tmp_path)
     assert report["ok"], report["problems"]
     assert report["counts"]["documents"] == 1
     assert report["counts"]["withheld"] > 5  # every record of the other document
+    res = subprocess.run(
+        [sys.executable, "-I", str(REPO / "tools" / "verify_standalone.py"), str(bag_path / "data/archive")],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0 and "other manifest(s) left out" in res.stdout, res.stdout + res.stderr
 
 
 def test_placeholder_where_nothing_may_be_withheld_is_reported(redacted_archive, tmp_path):

@@ -133,6 +133,8 @@ def test_tampered_or_foreign_tokens_are_time_invalid(trusted, tmp_path):
     ta.write_bytes(bytes(raw))
     codes = {(p["code"], p["document"]) for p in archive.run("verify", "--json").json()["problems"]}
     assert ("time-invalid", a) in codes
+    assert "time-invalid" in archive.verify_codes(a)  # a single-document run checks its tokens too
+    assert archive.verify_codes(b) == set()
     ta.write_bytes(good_a)
     assert archive.verify_codes() == set()
     # an auditor who trusts another TSA only: every token is time-invalid
