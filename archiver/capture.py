@@ -75,17 +75,7 @@ def capture(
             batch: dict[str, dict[str, Any]] = {}
             for f in fetched:
                 _store(tx, f, key, md, batch)
-        return [
-            Ingested(
-                document_id=w.document_id,
-                sequence=w.sequence,
-                revisit=w.record_type == "revisit",
-                source=f.requested,
-                sha256=w.sha256,
-                manifest=w.path,
-            )
-            for w, f in zip(tx.done, fetched, strict=True)
-        ]
+        return [Ingested.of(w, f.requested) for w, f in zip(tx.done, fetched, strict=True)]
     finally:
         for f in fetched:
             f.cleanup()

@@ -38,7 +38,7 @@ from typing import IO, Any, BinaryIO
 
 from .__version__ import TOOL_NAME, __version__
 from .archive import Archive
-from .commit import WriteTransaction
+from .commit import WriteTransaction, Written
 from .errors import InvalidInput
 from .keystore import SigningKey
 from .metadata import is_sidecar, merge, read_metadata_file, sidecar_for
@@ -67,6 +67,18 @@ class Ingested:
     source: str
     sha256: str
     manifest: str
+
+    @classmethod
+    def of(cls, written: Written, source: str) -> Ingested:
+        """What a committed transaction says of one event, and where it came from."""
+        return cls(
+            document_id=written.document_id,
+            sequence=written.sequence,
+            revisit=written.record_type == "revisit",
+            source=source,
+            sha256=written.sha256,
+            manifest=written.path,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """JSON form for ``ingest --json``."""
@@ -219,17 +231,7 @@ def ingest(
         by_source: dict[tuple[str, str | None, str | None], tuple[str, int, str]] = {}
         for src in sources:
             _capture(tx, src, key, batch, by_source)
-    return [
-        Ingested(
-            document_id=e.document_id,
-            sequence=e.sequence,
-            revisit=e.record_type == "revisit",
-            source=src.display,
-            sha256=e.sha256,
-            manifest=e.path,
-        )
-        for e, src in zip(tx.done, sources, strict=True)
-    ]
+    return [Ingested.of(w, src.display) for w, src in zip(tx.done, sources, strict=True)]
 
 
 SMALL_FILE = 1 << 20

@@ -269,17 +269,7 @@ def import_warc(
         for rec in _records(source, tmp, report, skip_bad):
             _store(tx, rec, key, md, provenance, batch, seen)
             names.append(rec.record_id)
-    report.imported = [
-        Ingested(
-            document_id=w.document_id,
-            sequence=w.sequence,
-            revisit=w.record_type == "revisit",
-            source=f"{source.name}#{rid}",
-            sha256=w.sha256,
-            manifest=w.path,
-        )
-        for w, rid in zip(tx.done, names, strict=True)
-    ]
+    report.imported = [Ingested.of(w, f"{source.name}#{rid}") for w, rid in zip(tx.done, names, strict=True)]
     if not report.imported:
         raise InvalidInput(f"{source.name}: no response or resource record to import")
     return report

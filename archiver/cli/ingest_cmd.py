@@ -82,18 +82,16 @@ def ingest_cmd(
     """
     if (warc_file is None) == (not inputs):
         raise click.UsageError("give FILE|DIR|- arguments, or --warc FILE (not both)")
-    options: dict[str, Any] = {
-        "url": url,
-        "title": title,
-        "publisher": publisher,
-        "published": published,
-        "language": language,
-        "media_type": media_type,
-        "charset": charset,
-    }
-    options = {k: v for k, v in options.items() if v is not None}
-    if meta_pairs:
-        options["meta"] = parse_meta_pairs(meta_pairs)
+    options = _options(
+        meta_pairs,
+        url=url,
+        title=title,
+        publisher=publisher,
+        published=published,
+        language=language,
+        media_type=media_type,
+        charset=charset,
+    )
     archive = open_archive(ctx)
     if warc_file is not None:
         _import_warc(ctx, archive, warc_file, options, skip_bad_records, wait_seconds, as_json, tsa_url)
@@ -174,15 +172,7 @@ def capture_cmd(
     """
     from ..capture import capture
 
-    options: dict[str, Any] = {
-        "title": title,
-        "publisher": publisher,
-        "published": published,
-        "language": language,
-    }
-    options = {k: v for k, v in options.items() if v is not None}
-    if meta_pairs:
-        options["meta"] = parse_meta_pairs(meta_pairs)
+    options = _options(meta_pairs, title=title, publisher=publisher, published=published, language=language)
     archive = open_archive(ctx)
     key = signing_key(ctx, archive, role="archivist")
     done = capture(
@@ -233,3 +223,11 @@ def _import_warc(
         return
     for d in report.imported:
         click.echo(d.document_id)
+
+
+def _options(meta_pairs: tuple[str, ...], **fields: str | None) -> dict[str, Any]:
+    """Metadata given on the command line: the fields set, and --meta KEY=VALUE pairs."""
+    options: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    if meta_pairs:
+        options["meta"] = parse_meta_pairs(meta_pairs)
+    return options
