@@ -62,41 +62,16 @@ def test_ingest_with_tsa_keeps_a_checked_token_per_manifest(trusted, tmp_path):
     entries = (archive.root / "manifests/log/entries").read_text()
     assert f"manifests/timestamps/{docs[0][:2]}/{docs[0]}-000000.tsr" in entries
     if OPENSSL:  # the auditor's check with OpenSSL alone (docs/verifying.md)
-        manifest = archive.root / "manifests/events" / docs[0][:2] / f"{docs[0]}-000000.json"
-        res = subprocess.run(
-            [
-                OPENSSL,
-                "ts",
-                "-verify",
-                "-data",
-                str(manifest),
-                "-in",
-                str(_token(archive.root, docs[0])),
-                "-CAfile",
-                str(root),
-            ],
-            capture_output=True,
-            text=True,
-        )
+
+        def openssl_verify(manifest_of: str) -> subprocess.CompletedProcess[str]:
+            manifest = archive.root / "manifests/events" / manifest_of[:2] / f"{manifest_of}-000000.json"
+            token = str(_token(archive.root, docs[0]))
+            cmd = [OPENSSL, "ts", "-verify", "-data", str(manifest), "-in", token, "-CAfile", str(root)]
+            return subprocess.run(cmd, capture_output=True, text=True)
+
+        res = openssl_verify(docs[0])
         assert res.returncode == 0 and "Verification: OK" in res.stdout, res.stdout + res.stderr
-        # and OpenSSL refuses the token for another manifest
-        other = archive.root / "manifests/events" / docs[1][:2] / f"{docs[1]}-000000.json"
-        res = subprocess.run(
-            [
-                OPENSSL,
-                "ts",
-                "-verify",
-                "-data",
-                str(other),
-                "-in",
-                str(_token(archive.root, docs[0])),
-                "-CAfile",
-                str(root),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        assert res.returncode != 0
+        assert openssl_verify(docs[1]).returncode != 0  # the token does not cover another manifest
     elif __import__("os").environ.get("ARCHIVER_REQUIRE_OPENSSL"):
         pytest.fail("openssl is required but missing")
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from asn1crypto import algos, cms, core, tsp
@@ -25,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from webserver import run_server
 
 
 def _name(cn: str) -> x509.Name:
@@ -193,13 +193,5 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def serve_tsa(tsa: LocalTSA) -> Iterator[str]:
     """Yields the TSA's URL on 127.0.0.1."""
-    handler = type("H", (_Handler,), {"tsa": tsa})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/tsa"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with run_server(type("H", (_Handler,), {"tsa": tsa})) as base:
+        yield f"{base}/tsa"

@@ -84,9 +84,8 @@ class QuietServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def serve(corpus: Path | None = None) -> Iterator[str]:
-    """Yields the base URL (http://127.0.0.1:PORT) of a server running in a thread."""
-    handler = type("H", (Handler,), {"corpus": corpus})
+def run_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Run an HTTP server on 127.0.0.1 in a thread; yields its base URL."""
     server = QuietServer(("127.0.0.1", 0), handler)
     t = threading.Thread(target=server.serve_forever, daemon=True)
     t.start()
@@ -95,3 +94,10 @@ def serve(corpus: Path | None = None) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def serve(corpus: Path | None = None) -> Iterator[str]:
+    """Yields the base URL (http://127.0.0.1:PORT) of the test site (serving ``corpus``)."""
+    with run_server(type("H", (Handler,), {"corpus": corpus})) as base:
+        yield base
