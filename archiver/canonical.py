@@ -93,10 +93,43 @@ def canonical_bytes(value: Any) -> bytes:
         InvalidInput: the value cannot be canonicalised (e.g. an integer beyond 2**53,
             a string with a lone surrogate).
     """
+    if _plain(value):
+        # Without floats, with integers in the interoperable range and keys in ASCII,
+        # RFC 8785 is exactly sorted keys, no white space, and JSON.stringify's escapes,
+        # which is what the json module writes (tested against rfc8785); ~10x faster.
+        try:
+            return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+        except UnicodeEncodeError as e:
+            raise InvalidInput(f"cannot canonicalise JSON: {e.reason}") from e
     try:
         return bytes(rfc8785.dumps(value))
     except (rfc8785.CanonicalizationError, UnicodeEncodeError, ValueError) as e:
         raise InvalidInput(f"cannot canonicalise JSON: {e}") from e
+
+
+_MAX_SAFE = 2**53 - 1
+
+
+def _plain(value: Any) -> bool:
+    """No float, no integer beyond 2**53 - 1, every key ASCII: the fast path applies."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if not isinstance(k, str) or not k.isascii():
+                    return False
+                stack.append(x)
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, bool) or v is None or isinstance(v, str):
+            continue
+        elif isinstance(v, int):
+            if not -_MAX_SAFE <= v <= _MAX_SAFE:
+                return False
+        else:
+            return False
+    return True
 
 
 def pretty_bytes(value: Any) -> bytes:

@@ -12,13 +12,15 @@ Usage::
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from .archive import Archive
-from .fsutil import crashpoint, fsync_dir, write_new
+from .fsutil import crashpoint, fsync_dir, sync_filesystem, write_new
 from .index import Index, Row, row_of
 from .keystore import SigningKey
 from .logwrite import log_leaves
@@ -55,11 +57,13 @@ class WriteTransaction:
         self.signer = signer
         self.tsa = tsa
         self.tokens: list[tuple[str, bytes]] = []  # (path, leaf) of token files written
+        # one syncfs per group of manifests instead of an fsync per file and directory
+        self._syncfs = _libc_syncfs()
         self.layout = archive.layout
         self._session = archive.writer_lock(wait_seconds)
         # queued events whose manifests are not written yet, and what stays in memory of
         # the others: a large batch holds a bounded number of whole events
-        self.pending: list[tuple[Event, bytes, RecordRef]] = []
+        self.pending: list[tuple[Event, Path, bytes]] = []
         self.done: list[Written] = []
         self._pending_latest: dict[str, Event] = {}
         self._latest_digest: dict[str, str] = {}
@@ -72,6 +76,7 @@ class WriteTransaction:
 
                 reindex_locked(self.archive)
             self.index = Index.open(self.layout.index, write=True)
+            self.index.hold_read()
             if self.tsa is not None:
                 from .timestamps import trusted_certificates
 
@@ -80,6 +85,9 @@ class WriteTransaction:
             self._session.__exit__(type(e), e, None)
             raise
         self.warc = WarcWriter(self.layout, self.archive.archive_id, self.archive.info.rotation_bytes)
+        self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="archiver-manifests")
+        self._writes: list[Future[None]] = []
+        self._dirs: set[Path] = set()
         return self
 
     @property
@@ -101,12 +109,39 @@ class WriteTransaction:
         )
 
     def add(self, event: Event, data: bytes, meta: RecordRef) -> None:
-        """Queue a manifest for commit (its records are already appended)."""
-        self.pending.append((event, data, meta))
+        """Queue a manifest for commit (its records are already appended).
+
+        Its file is written at once by a background thread (creating files is I/O
+        latency that overlaps with the next documents' hashing); it counts only
+        once the log holds it.
+        """
+        path = self.layout.root / event.path
+        self._writes.append(self._io.submit(self._write_manifest, path, data))
+        self.pending.append((event, path, data))
         self._pending_latest[event.document_id] = event
         self._latest_digest[event.document_id] = event.digest
+        self.done.append(
+            Written(
+                document_id=event.document_id,
+                sequence=event.sequence,
+                path=event.path,
+                leaf=leaf_hash(data),
+                row=row_of(event, (meta.warc_file, meta.offset)),
+                record_type=event.storage["record_type"],
+                sha256=event.content["sha256"],
+            )
+        )
         if len(self.pending) >= GROUP:
             self._flush()
+
+    def _write_manifest(self, path: Path, data: bytes) -> None:
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(path.parent.parent)
+        # committed only once the log holds it (docs/durability.md); made durable in _flush
+        write_new(path, data, sync=not self._syncfs)
+        self._dirs.add(path.parent)
+        crashpoint("manifest-written")
 
     def latest(self, document_id: str) -> Event | None:
         """The newest event of a document queued here whose manifest is not on disk yet
@@ -118,38 +153,24 @@ class WriteTransaction:
         return self._latest_digest.get(document_id)
 
     def _flush(self) -> None:
-        """Make the pending events' records durable, then write their manifests.
+        """Make the pending events' records and manifest files durable.
 
         Not a commit: nothing counts until the log holds the manifests (``_commit``).
         """
         if not self.pending:
             return
+        for job in self._writes:
+            job.result()  # re-raises the first write error (disk full, I/O error)
+        self._writes.clear()
         self.warc.sync()
         crashpoint("warc-synced")
-        dirs: set[Path] = set()
-        for event, data, meta in self.pending:
-            path = self.layout.root / event.path
-            if not path.parent.is_dir():
-                path.parent.mkdir(parents=True)
-                dirs.add(path.parent.parent)
-            write_new(path, data)  # committed only once the log holds it (docs/durability.md)
-            crashpoint("manifest-written")
-            dirs.add(path.parent)
-            if self.tsa is not None:
-                dirs |= self._stamp(path, data)
-            self.done.append(
-                Written(
-                    document_id=event.document_id,
-                    sequence=event.sequence,
-                    path=event.path,
-                    leaf=leaf_hash(data),
-                    row=row_of(event, (meta.warc_file, meta.offset)),
-                    record_type=event.storage["record_type"],
-                    sha256=event.content["sha256"],
-                )
-            )
-        for d in sorted(dirs):
-            fsync_dir(d)
+        if self.tsa is not None:
+            for _, path, data in self.pending:
+                self._dirs |= self._stamp(path, data)
+        if not (self._syncfs and sync_filesystem(self.layout.manifests)):
+            for d in sorted(self._dirs):
+                fsync_dir(d)
+        self._dirs.clear()
         self.pending.clear()
         self._pending_latest.clear()
 
@@ -174,6 +195,7 @@ class WriteTransaction:
             self.signer,
         )
         crashpoint("checkpoint-written")
+        self.index.release_read()
         self.index.add_rows(w.row for w in self.done)
         crashpoint("index-written")
 
@@ -188,9 +210,17 @@ class WriteTransaction:
                     exc_type, exc = type(e), e
                     raise
         finally:
+            # no write may land after the rollback below: wait for the manifest writer
+            self._io.shutdown(wait=True, cancel_futures=True)
             self.warc.close()
             self.index.close()
             # On failure the session rolls everything back to the state recorded
             # before this transaction wrote anything (or, past the checkpoint,
             # keeps the committed command and rebuilds the index).
             self._session.__exit__(exc_type, exc, tb)
+
+
+def _libc_syncfs() -> bool:
+    from .fsutil import _libc
+
+    return _libc() is not None and os.environ.get("ARCHIVER_NO_SYNCFS") is None

@@ -12,13 +12,18 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import fcntl
+import functools
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from .errors import ArchiveLocked, InvalidInput, StoreError
 
@@ -51,8 +56,11 @@ def io_error(action: str, path: Path | str, e: OSError) -> StoreError:
     return StoreError(f"cannot {action} {path}: {e.strerror or e} [{reason}]")
 
 
-def write_new(path: Path, data: bytes) -> None:
+def write_new(path: Path, data: bytes, *, sync: bool = True) -> None:
     """Create ``path`` (never replacing a file) with ``data``, fsynced; the directory is not.
+
+    ``sync=False`` leaves the fsync to the caller, who writes many files and then
+    makes them all durable at once (``sync_filesystem``).
 
     Not atomic on its own: used for records whose commit is decided elsewhere
     (a manifest counts only once the log holds it, and recovery moves away any
@@ -71,13 +79,46 @@ def write_new(path: Path, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     except OSError as e:
         os.close(fd)
         with contextlib.suppress(OSError):
             path.unlink()
         raise io_error("write", path, e) from e
     os.close(fd)
+
+
+def sync_filesystem(path: Path) -> bool:
+    """Make everything written on the file system holding ``path`` durable: one
+    ``syncfs(2)`` instead of an fsync per file and per directory. Returns False where
+    syncfs is not available (then the caller fsyncs files and directories itself).
+
+    Raises:
+        StoreError: the kernel reports a write error (EIO, ENOSPC).
+    """
+    libc = _libc()
+    if libc is None:
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if libc.syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise io_error("sync the file system of", path, OSError(err, os.strerror(err)))
+    finally:
+        os.close(fd)
+    return True
+
+
+@functools.cache
+def _libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc if hasattr(libc, "syncfs") else None
+    except OSError:
+        return None
 
 
 def atomic_write(path: Path, data: bytes, *, overwrite: bool = False, sync_dir: bool = True) -> None:

@@ -184,6 +184,18 @@ class Index:
         with self.transaction():
             self.conn.executemany(f"INSERT INTO events VALUES({marks})", list(rows))
 
+    def hold_read(self) -> None:
+        """Start a read transaction kept open across queries: the writer's many lookups
+        then take SQLite's shared lock once, instead of once per query (with a check for
+        a hot journal each time). Readers are not blocked; ``release_read`` before writing."""
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN")
+
+    def release_read(self) -> None:
+        """End the read transaction of ``hold_read``."""
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+
     @contextlib.contextmanager
     def transaction(self) -> Any:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on error."""

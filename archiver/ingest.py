@@ -42,6 +42,7 @@ from .commit import WriteTransaction, Written
 from .errors import InvalidInput
 from .keystore import SigningKey
 from .metadata import is_sidecar, merge, read_metadata_file, sidecar_for
+from .prehash import Prehashed
 from .sealing import seal_and_queue
 from .storing import StoredVersion, digest_version, store_version
 from .timeutil import format_time
@@ -226,32 +227,35 @@ def ingest(
         InvalidInput: a source became unreadable or changed while being read.
         StoreError: writing failed (disk full, I/O error); nothing was kept.
     """
+    from .prehash import Job, prehashed
+
+    jobs = [
+        Job(
+            path=str(src.path),
+            display=src.display,
+            filename=src.filename,
+            media_type=src.metadata.get("media_type"),
+            charset=src.metadata.get("charset"),
+            limit=SMALL_FILE,
+        )
+        for src in sources
+    ]
     with WriteTransaction(archive, key, wait_seconds, tsa) as tx:
         batch: dict[str, dict[str, Any]] = {}
         by_source: dict[tuple[str, str | None, str | None], tuple[str, int, str]] = {}
-        for src in sources:
-            _capture(tx, src, key, batch, by_source)
+        # small files are read and digested ahead, in worker processes for a large batch
+        for src, pre in zip(sources, prehashed(jobs), strict=True):
+            _capture(tx, src, key, batch, by_source, pre)
     return [Ingested.of(w, src.display) for w, src in zip(tx.done, sources, strict=True)]
 
 
 SMALL_FILE = 1 << 20
 
 
-def _opener(src: Source) -> Callable[[], IO[bytes]]:
-    """How to read a source: twice from disk if it is large, else once into memory.
-
-    A small file (most articles) is read once, so both passes (digests, then
-    the copy into the WARC) see the same bytes by construction; a large one is
-    re-read and hashed again while copied, so a file changing in between is caught.
-    """
-    try:
-        with open(src.path, "rb", buffering=0) as f:
-            if os.fstat(f.fileno()).st_size <= SMALL_FILE:
-                data = f.read(SMALL_FILE + 1)
-                if len(data) <= SMALL_FILE:
-                    return lambda: io.BytesIO(data)
-    except OSError as e:
-        raise InvalidInput(f"{src.display}: cannot read ({e.strerror})") from e
+def _large_opener(src: Source) -> Callable[[], IO[bytes]]:
+    """How to read a large source: from disk each time (the second pass, the copy into
+    the WARC, hashes it again, so a file changing in between is caught). Small files
+    are read once (``prehash.py``), so both passes see the same bytes by construction."""
 
     def open_source() -> IO[bytes]:
         try:
@@ -269,19 +273,25 @@ def _capture(
     key: SigningKey,
     batch: dict[str, dict[str, Any]],
     by_source: dict[tuple[str, str | None, str | None], tuple[str, int, str]],
+    pre: Prehashed | None,
 ) -> None:
     archive = tx.archive
     md = src.metadata
     now = format_time(archive.clock())
     url = md.get("url")
-    opener = _opener(src)
-    d, seed = digest_version(
-        opener,
-        display=src.display,
-        filename=src.filename,
-        media_type=md.get("media_type"),
-        charset=md.get("charset"),
-    )
+    if pre is not None:  # a small file, read once and digested ahead
+        data = pre.data
+        opener: Callable[[], IO[bytes]] = lambda: io.BytesIO(data)  # noqa: E731
+        d, seed = pre.digests, pre.seed
+    else:  # a large file: streamed twice, hashed again while copied
+        opener = _large_opener(src)
+        d, seed = digest_version(
+            opener,
+            display=src.display,
+            filename=src.filename,
+            media_type=md.get("media_type"),
+            charset=md.get("charset"),
+        )
     # Re-capture: the same bytes as the current version of a document from the same source
     # (earlier in this batch, or already in the archive).
     source_key = (d.sha256, url, None if url else src.filename)

@@ -40,41 +40,66 @@ def root_of_leaf_hashes(leaves: Sequence[bytes]) -> bytes:
 
 
 class StreamingRoot:
-    """Feed leaf hashes in order; ``root()`` equals ``root_of_leaf_hashes`` of them all."""
+    """Feed leaf hashes in order; ``root()`` equals ``root_of_leaf_hashes`` of them all.
+
+    Memory is O(log n) plus one block of buffered leaves. Each aligned block of
+    ``BLOCK`` leaves is reduced level by level (one list comprehension per
+    level: far fewer Python steps per hash than merging leaf by leaf) and
+    pushed as one complete subtree; the tree is the same.
+    """
 
     def __init__(self) -> None:
         self.size = 0
         # (subtree size, subtree root), sizes strictly decreasing powers of two
         self._stack: list[tuple[int, bytes]] = []
+        self._buf: list[bytes] = []  # the last leaves, not in the stack yet
 
     def add(self, leaf: bytes) -> None:
-        """Append one leaf hash: amortised O(1) hashing, O(log n) memory."""
-        size, node = 1, leaf
-        while self._stack and self._stack[-1][0] == size:
-            left_size, left = self._stack.pop()
-            node = node_hash(left, node)
-            size += left_size
-        self._stack.append((size, node))
-        self.size += 1
+        """Append one leaf hash."""
+        self.extend([leaf])
 
     def extend(self, leaves: list[bytes]) -> None:
-        """``add`` each leaf, in order (the same merges, inlined for speed)."""
-        stack = self._stack
-        sha = hashlib.sha256
-        for node in leaves:
-            size = 1
-            while stack and stack[-1][0] == size:
-                left_size, left = stack.pop()
-                node = sha(b"\x01" + left + node).digest()
-                size += left_size
-            stack.append((size, node))
+        """Append leaf hashes, in order."""
         self.size += len(leaves)
+        buf = self._buf
+        buf.extend(leaves)
+        if len(buf) >= BLOCK:
+            # the buffer always starts at a multiple of BLOCK: whole blocks are aligned subtrees
+            n = len(buf) - len(buf) % BLOCK
+            for start in range(0, n, BLOCK):
+                _push_run(self._stack, buf[start : start + BLOCK])
+            del buf[:n]
 
     def root(self) -> bytes:
         """The root of the leaves added so far."""
-        if not self._stack:
+        stack = list(self._stack)
+        _push_run(stack, self._buf)
+        if not stack:
             return EMPTY_ROOT
-        node = self._stack[-1][1]
-        for _, left in reversed(self._stack[:-1]):
+        node = stack[-1][1]
+        for _, left in reversed(stack[:-1]):
             node = node_hash(left, node)
         return node
+
+
+BLOCK = 256
+
+
+def _push_run(stack: list[tuple[int, bytes]], leaves: list[bytes]) -> None:
+    """Push leaves that start at a multiple of BLOCK, at most BLOCK of them (so every
+    chunk below is aligned to its own size): as complete subtrees of decreasing sizes
+    (the binary digits of the count), each reduced level by level."""
+    sha = hashlib.sha256
+    i, n = 0, len(leaves)
+    while i < n:
+        chunk = 1 << ((n - i).bit_length() - 1)
+        level = leaves[i : i + chunk]
+        while len(level) > 1:
+            level = [sha(b"\x01" + a + b).digest() for a, b in zip(level[::2], level[1::2], strict=True)]
+        node, size = level[0], chunk
+        while stack and stack[-1][0] == size:
+            left_size, left = stack.pop()
+            node = sha(b"\x01" + left + node).digest()
+            size += left_size
+        stack.append((size, node))
+        i += chunk

@@ -71,6 +71,19 @@ class Salts:
         self._block = -1
         self._bytes = b""
 
+    def run(self, start: int, n: int) -> list[bytes]:
+        """The salts of tokens ``start`` to ``start + n - 1`` (one slice per token, no calls)."""
+        out: list[bytes] = []
+        i, end = start, start + n
+        while i < end:
+            self[i]  # loads i's block
+            j = i % SALT_BLOCK
+            k = min(end - i, SALT_BLOCK - j)
+            raw = self._bytes
+            out += [raw[16 * m : 16 * m + 16] for m in range(j, j + k)]
+            i += k
+        return out
+
     def __getitem__(self, i: int) -> bytes:
         block, j = divmod(i, SALT_BLOCK)
         if block != self._block:
@@ -101,9 +114,11 @@ class TokenTreeBuilder:
 
     def _emit_many(self, toks: list[str]) -> None:
         start = self._tree.size
-        salts = self._salts
         self._tree.extend(
-            [_sha256(b"\x00" + salts[start + k] + tok.encode("utf-8")).digest() for k, tok in enumerate(toks)]
+            [
+                _sha256(b"\x00" + salt + tok.encode("utf-8")).digest()
+                for salt, tok in zip(self._salts.run(start, len(toks)), toks, strict=True)
+            ]
         )
 
     def feed(self, text: str) -> None:

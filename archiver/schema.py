@@ -50,34 +50,15 @@ def validator(name: str) -> Draft202012Validator:
 
 
 @cache
-def _fast_validator(name: str) -> Draft202012Validator:
-    """The same schema with every ``$ref`` inlined: the same verdicts, several times faster,
-    because resolving references across files dominates validation time."""
+def _fast_validator(name: str) -> Any:
+    """The same schema compiled by jsonschema-rs: the same verdicts (tested against
+    jsonschema on valid and mutated records of every schema), some 50 times faster.
+    jsonschema stays the reference and explains every rejection (``schema_errors``)."""
+    import jsonschema_rs
+
     docs = {json.loads(schema_text(n))["$id"]: json.loads(schema_text(n)) for n in SCHEMA_NAMES}
     base = json.loads(schema_text(name))
-    return Draft202012Validator(_inline(base, base, docs), format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
-def _inline(node: Any, doc: dict[str, Any], docs: dict[str, Any]) -> Any:
-    if isinstance(node, list):
-        return [_inline(v, doc, docs) for v in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _inline(v, doc, docs) for k, v in node.items() if k != "$ref"}
-    ref = node.get("$ref")
-    if ref is None:
-        return out
-    target_name, _, fragment = ref.partition("#")
-    target = doc if not target_name else docs[doc["$id"].rsplit("/", 1)[0] + "/" + target_name]
-    sub: Any = target
-    for part in [p for p in fragment.split("/") if p]:
-        sub = sub[part]
-    sub = {k: v for k, v in sub.items() if k not in ("$id", "$schema", "$defs")}
-    resolved = _inline(sub, target, docs)
-    if not out:
-        return resolved
-    out.setdefault("allOf", []).append(resolved)
-    return out
+    return jsonschema_rs.validator_for(base, retriever=lambda uri: docs[uri], validate_formats=True)
 
 
 def is_valid(name: str, value: Any) -> bool:
@@ -89,7 +70,7 @@ def schema_errors(name: str, value: Any, limit: int = 5) -> list[str]:
     """Every error (up to ``limit``) as ``/json/pointer: message``; empty when valid."""
     if is_valid(name, value):
         return []
-    out = []
+    out: list[str] = []
     for err in validator(name).iter_errors(value):
         pointer = "/" + "/".join(str(p) for p in err.absolute_path)
         msg = err.message
@@ -98,4 +79,6 @@ def schema_errors(name: str, value: Any, limit: int = 5) -> list[str]:
         out.append(f"{pointer}: {msg}")
         if len(out) >= limit:
             break
+    if not out:  # the two validators disagree: reject, and say so (never seen; tested)
+        out.append("/: rejected by jsonschema-rs though jsonschema finds no error (please report)")
     return sorted(out)

@@ -375,3 +375,36 @@ def test_every_write_command_appends_and_checkpoints(archive, arabic_dir, tmp_pa
     cps = sorted(int(p.name) for p in (log / "checkpoints").iterdir())
     assert cps == [1, 2, 3, 4]  # older checkpoints are kept
     assert archive.verify_codes() == set()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    n=st.integers(0, 1300),
+    cuts=st.lists(st.integers(1, 700), min_size=1, max_size=20),
+    peek=st.booleans(),
+)
+def test_streaming_root_equals_reference_for_any_chunking(n, cuts, peek):
+    """The block-reduced streaming root (token trees) is the RFC 9162 root, however leaves arrive."""
+    import hashlib
+
+    from archiver.merkle import StreamingRoot, root_of_leaf_hashes
+
+    leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(n)]
+    tree = StreamingRoot()
+    i = k = 0
+    while i < n:
+        step = cuts[k % len(cuts)]
+        tree.extend(leaves[i : i + step])
+        i = min(n, i + step)
+        k += 1
+        if peek:  # a root taken mid-stream must not disturb what follows
+            assert tree.root() == root_of_leaf_hashes(leaves[:i])
+    assert tree.root() == root_of_leaf_hashes(leaves) and tree.size == n
+
+
+@given(seed=st.binary(min_size=32, max_size=32), start=st.integers(0, 5000), n=st.integers(0, 2500))
+def test_salt_runs_equal_single_salts(seed, start, n):
+    from archiver.redaction import Salts
+
+    one, many = Salts(seed), Salts(seed)
+    assert many.run(start, n) == [one[i] for i in range(start, start + n)]

@@ -231,3 +231,37 @@ def test_report_has_no_truth_value():
 
     r = Report(archive_id="x", tool_version="0", time="t", scope="archive", counts=Counts())
     assert r.ok and not hasattr(Report, "__bool__")
+
+
+_json_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**60), 2**60),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+)
+_json = st.recursive(
+    _json_leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(value=_json)
+def test_canonical_bytes_is_rfc8785(value):
+    """The fast path of canonical_bytes writes exactly what rfc8785 writes (or both refuse)."""
+    import rfc8785
+
+    from archiver.canonical import canonical_bytes
+    from archiver.errors import InvalidInput
+
+    try:
+        expected = rfc8785.dumps(value)
+    except Exception:  # rfc8785 refuses (integer out of range, lone surrogate)
+        with pytest.raises(InvalidInput):
+            canonical_bytes(value)
+        return
+    assert canonical_bytes(value) == expected
