@@ -16,6 +16,7 @@ parent, never written anywhere else.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections import deque
@@ -81,12 +82,17 @@ def digest_small(job: Job) -> Prehashed | None:
 
 
 def workers_for(n_jobs: int) -> int:
-    """How many worker processes a batch of ``n_jobs`` files gets (0: do it inline)."""
-    if n_jobs < MIN_BATCH or os.environ.get("ARCHIVER_WORKERS") == "0":
+    """How many worker processes a batch of ``n_jobs`` files gets (0: do it inline).
+
+    ``ARCHIVER_WORKERS=N`` sets the number (0: never), whatever the batch size.
+    """
+    wanted = os.environ.get("ARCHIVER_WORKERS", "")
+    if wanted.isdigit():
+        return min(int(wanted), n_jobs)
+    if n_jobs < MIN_BATCH:
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    wanted = os.environ.get("ARCHIVER_WORKERS")
-    return max(0, int(wanted)) if wanted and wanted.isdigit() else max(0, min(cores - 1, 4) or 1)
+    return max(1, min(cores - 1, 4))
 
 
 def prehashed(jobs: Sequence[Job]) -> Iterator[Prehashed | None]:
@@ -117,3 +123,17 @@ def prehashed(jobs: Sequence[Job]) -> Iterator[Prehashed | None]:
         finally:
             for f in window:
                 f.cancel()
+
+
+@contextlib.contextmanager
+def worker_pool(jobs: int) -> Iterator[ProcessPoolExecutor | None]:
+    """A pool of spawned worker processes for ``jobs`` independent jobs, or None when
+    there is no spare core (or ``ARCHIVER_WORKERS=0``): then the caller works inline."""
+    wanted = os.environ.get("ARCHIVER_WORKERS", "")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = min(jobs, int(wanted) if wanted.isdigit() else max(1, cores - 1))
+    if n <= 0:
+        yield None
+        return
+    with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as pool:
+        yield pool

@@ -32,7 +32,9 @@ document, the event and the file.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import os
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -53,11 +55,13 @@ from .redaction import MAX_REDACT_TEXT, check_proof, decode
 from .snapshot import Snapshot, take_snapshot
 from .timeutil import format_time
 from .trust import load_trust
-from .warcscan import RecordInfo, TextCheck, read_block, read_payload, read_record, scan_file
+from .warcscan import RecordInfo, TextCheck, read_block, read_payload, read_record, scan_range, split_points
 from .warcstore import MANIFEST_CONTENT_TYPE, warc_digest
 from .withhold import WITHHELD_CONTENT_TYPE, sealed_refs
 
 Pos = tuple[str, int]  # (warc file name, offset)
+PARTS = 2  # parts a large WARC file is read in, in parallel
+PARALLEL_BYTES = 8 << 20  # below this, one process reads the file
 MAX_ATTACHMENT = 64 << 20  # diffs and proofs are read whole; nothing legitimate is larger
 
 
@@ -227,13 +231,34 @@ class _Verifier:
             self.counts.bytes += info.size
 
     def scan_all(self, expected: dict[str, list[int]]) -> None:
+        """Step 6: read every WARC file once. A large file is cut at record boundaries
+        the manifests name and its parts read in worker processes in parallel."""
+        from .prehash import worker_pool
+
+        jobs = []
         for path in self.layout.warc_files():
             if path.name not in self.snap.warc_sizes:
                 continue
+            size = self.snap.warc_sizes[path.name]
             texts = {off: t for (name, off), t in self.texts.items() if name == path.name}
-            for offset, info in scan_file(
-                path, expected.get(path.name, []), texts, self.snap.warc_sizes[path.name]
-            ):
+            known = expected.get(path.name, [])
+            threshold = int(os.environ.get("ARCHIVER_PARALLEL_BYTES", PARALLEL_BYTES))
+            cuts = split_points(known, size, PARTS) if size >= threshold else []
+            bounds = [0, *cuts, size]
+            for a, b in itertools.pairwise(bounds):
+                part = {o: t for o, t in texts.items() if a <= o < b}
+                jobs.append((path, known, part, a, b))
+        results: list[list[tuple[int, RecordInfo]]] = [[] for _ in jobs]
+        with worker_pool(len(jobs) // 2) as pool:
+            # odd parts to the workers, even parts read here meanwhile
+            futures = {i: pool.submit(scan_range, *jobs[i]) for i in range(1, len(jobs), 2)} if pool else {}
+            for i, job in enumerate(jobs):
+                if i not in futures:
+                    results[i] = scan_range(*job)
+            for i, f in futures.items():
+                results[i] = f.result()
+        for (path, *_), found in zip(jobs, results, strict=True):
+            for offset, info in found:
                 self.records[(path.name, offset)] = info
                 self.count(info)
                 if (

@@ -118,8 +118,10 @@ def scan_file(
     resync: list[int] | None = None,
     texts: dict[int, TextCheck] | None = None,
     limit: int | None = None,
+    start: int = 0,
 ) -> Iterator[tuple[int, RecordInfo]]:
-    """Every record of a WARC file, in order, reading each byte once.
+    """Every record of a WARC file (from the record at ``start``, up to ``limit``), in
+    order, reading each byte once.
 
     After a damaged member, reading resumes at the next offset in ``resync``
     (positions manifests name), else at the next gzip magic number.
@@ -130,8 +132,8 @@ def scan_file(
         size = f.seek(0, 2)
         if limit is not None:
             size = min(size, limit)  # a reader's snapshot: bytes appended later are not its business
-        f.seek(0)
-        offset = 0
+        f.seek(start)
+        offset = start
         pending: bytes | None = b""
         while offset < size:
             info, reader = read_record(f, offset, pending, texts.get(offset))
@@ -148,6 +150,25 @@ def scan_file(
             offset = nxt
             f.seek(offset)
             pending = b""
+
+
+def scan_range(
+    path: Path, resync: list[int], texts: dict[int, TextCheck], start: int, limit: int
+) -> list[tuple[int, RecordInfo]]:
+    """``scan_file`` of one byte range, as a list (for a worker process)."""
+    return list(scan_file(path, resync, texts, limit, start))
+
+
+def split_points(known: list[int], size: int, parts: int) -> list[int]:
+    """Record offsets (from ``known``) cutting a file into ``parts`` ranges of similar size."""
+    starts = sorted(o for o in set(known) if 0 < o < size)
+    cuts: list[int] = []
+    for k in range(1, parts):
+        want = size * k // parts
+        best = min(starts, key=lambda o: abs(o - want), default=None)
+        if best is not None and best not in cuts and (not cuts or best > cuts[-1]):
+            cuts.append(best)
+    return cuts
 
 
 def manifest_positions(store_files: list[Path]) -> dict[str, tuple[str, int]]:
