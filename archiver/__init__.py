@@ -16,6 +16,8 @@ Example::
 
 from .__version__ import __version__
 from .archive import Archive, locate
+from .bagexport import export_bagit
+from .capture import capture
 from .errors import (
     ArchiveExists,
     ArchiveLocked,
@@ -32,7 +34,10 @@ from .keystore import KeyStore, SigningKey
 from .problems import Counts, Problem, ProblemCode, Report
 from .reading import cat, events_of, list_documents, show
 from .reindex import reindex
+from .timestamps import stamp_checkpoint, trust_tsa
 from .verify import verify
+from .waczexport import export_wacz
+from .warcimport import import_warc
 
 __all__ = [
     "Archive",
@@ -54,13 +59,19 @@ __all__ = [
     "Source",
     "StoreError",
     "__version__",
+    "capture",
     "cat",
     "collect",
     "events_of",
+    "export_bagit",
+    "export_wacz",
+    "import_warc",
     "ingest",
     "list_documents",
     "locate",
     "reindex",
     "show",
+    "stamp_checkpoint",
+    "trust_tsa",
     "verify",
 ]

@@ -40,6 +40,7 @@ class ArchiveInfo:
     archive_id: str
     created_at: str
     rotation_bytes: int
+    sealed: bool = False
 
 
 def locate(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
@@ -155,6 +156,7 @@ class Archive:
             archive_id=doc["archive_id"],
             created_at=doc["created_at"],
             rotation_bytes=doc["warc_rotation_bytes"],
+            sealed=bool(doc.get("sealed", False)),
         )
         return cls(layout, info, clock)
 
@@ -163,6 +165,11 @@ class Archive:
         and rollback on failure (``recovery.py``)."""
         from .recovery import WriteSession
 
+        if self.info.sealed:
+            raise InvalidInput(
+                f"{self.layout.root} is a sealed reference archive: it is never written to "
+                '(verify it, or copy it elsewhere and remove "sealed" from the copy\'s archive.json)'
+            )
         return WriteSession(self, wait_seconds)
 
     # -- keys -------------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import ssl
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -128,6 +127,8 @@ def _exchange(url: str, deadline: float, max_bytes: int) -> Exchange:
         raise InvalidInput(f"{url[:200]}: timed out")
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
+        import ssl  # only for https: importing it costs start-up time of every command
+
         conn = http.client.HTTPSConnection(
             host, parts.port, timeout=remaining, context=ssl.create_default_context()
         )

@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+if TYPE_CHECKING:  # jsonschema is imported only when a rejection must be explained
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
 
 SCHEMA_NAMES = ("common", "metadata", "manifest", "key", "revocation", "archive", "report", "audit", "export")
 
 
 @cache
 def _registry() -> Registry[Any]:
+    from referencing import Registry, Resource
+
     pairs = []
     for name in SCHEMA_NAMES:
         doc = json.loads(schema_text(name))
@@ -45,6 +48,8 @@ def schema_text(name: str) -> str:
 @cache
 def validator(name: str) -> Draft202012Validator:
     """A compiled validator for one schema (the published schema, references and all)."""
+    from jsonschema import Draft202012Validator
+
     doc = json.loads(schema_text(name))
     return Draft202012Validator(doc, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 

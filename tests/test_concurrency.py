@@ -56,7 +56,7 @@ def test_four_writers_and_a_verifying_reader(archive: ArchiveFixture, tmp_path: 
     out = ctx.Queue()
     stop = ctx.Event()
     keydir = str(archive.keydir)
-    reader = ctx.Process(target=_reader, args=(str(archive.root), keydir, stop, out))
+    reader = ctx.Process(target=_reader, args=(str(archive.root), keydir, stop, out), daemon=True)
     writers = [ctx.Process(target=_writer, args=(str(archive.root), keydir, t, out)) for t in texts]
     reader.start()
     for w in writers:

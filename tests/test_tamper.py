@@ -203,9 +203,15 @@ def test_index_stale_row_altered(sealed):
     assert sealed.verify_codes() == set()
 
 
-def test_index_stale_index_deleted(sealed):
+def test_missing_index_is_not_a_problem_and_is_rebuilt(sealed, tmp_path):
+    """The index is derived, never authoritative: a copy may come without one."""
     (sealed.root / "store" / "index.sqlite").unlink()
-    assert sealed.verify_codes() == {"index-stale"}
+    assert sealed.verify_codes() == set()
+    src = tmp_path / "more.txt"
+    src.write_text("نص آخر\n", encoding="utf-8")
+    sealed.ingest(src)  # the next writer rebuilds it
+    assert (sealed.root / "store" / "index.sqlite").is_file()
+    assert sealed.verify_codes() == set()
 
 
 def test_schema_invalid_unknown_member_even_if_signed(sealed):
@@ -284,7 +290,10 @@ def test_chain_broken_revisit_event_deleted(archive, arabic_dir):
 def test_verify_json_report_is_schema_valid_with_problems(sealed):
     from archiver.schema import validator
 
-    (sealed.root / "store" / "index.sqlite").unlink()
+    conn = sqlite3.connect(sealed.root / "store" / "index.sqlite")
+    conn.execute("UPDATE events SET sha256 = ? WHERE sequence = 0", ("0" * 64,))
+    conn.commit()
+    conn.close()
     res = sealed.run("verify", "--json")
     report = json.loads(res.stdout)
     validator("report").validate(report)
