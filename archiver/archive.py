@@ -165,12 +165,20 @@ class Archive:
         and rollback on failure (``recovery.py``)."""
         from .recovery import WriteSession
 
+        self.refuse_if_sealed()
+        return WriteSession(self, wait_seconds)
+
+    def refuse_if_sealed(self) -> None:
+        """A sealed reference archive is never written to.
+
+        Raises:
+            InvalidInput: it is sealed.
+        """
         if self.info.sealed:
             raise InvalidInput(
                 f"{self.layout.root} is a sealed reference archive: it is never written to "
                 '(verify it, or copy it elsewhere and remove "sealed" from the copy\'s archive.json)'
             )
-        return WriteSession(self, wait_seconds)
 
     # -- keys -------------------------------------------------------------------
     def trust(self) -> TrustSet:
@@ -279,6 +287,7 @@ class Archive:
         Raises:
             KeyUnavailable: none, several, untrusted, wrong role, revoked, or unloadable.
         """
+        self.refuse_if_sealed()  # signing is for writing: say so before looking for a key
         store = keystore or KeyStore()
         trust = self.trust()
         name = name or os.environ.get("ARCHIVER_KEY") or None
