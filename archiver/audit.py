@@ -101,6 +101,7 @@ def run_audit(
     max_age_days: float | None = None,
     wait_seconds: float = 0.0,
     monotonic: Monotonic = time.monotonic,
+    progress: Callable[[int], None] | None = None,
 ) -> AuditResult:
     """Verify documents least recently verified first, within the budget; record the run.
 
@@ -138,6 +139,8 @@ def run_audit(
         )
         if report.ok:
             seen[doc] = started
+        if progress is not None:
+            progress(1)
     now = archive.clock()
     overdue = []
     if max_age_days is not None:

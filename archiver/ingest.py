@@ -220,8 +220,10 @@ def ingest(
     *,
     wait_seconds: float = 0.0,
     tsa: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Ingested]:
-    """Capture every source as one event; all or nothing (``tsa``: time-stamp each manifest).
+    """Capture every source as one event; all or nothing (``tsa``: time-stamp each manifest;
+    ``progress``: called with 1 after each document).
 
     Raises:
         InvalidInput: a source became unreadable or changed while being read.
@@ -246,6 +248,8 @@ def ingest(
         # small files are read and digested ahead, in worker processes for a large batch
         for src, pre in zip(sources, prehashed(jobs), strict=True):
             _capture(tx, src, key, batch, by_source, pre)
+            if progress is not None:
+                progress(1)
     return [Ingested.of(w, src.display) for w, src in zip(tx.done, sources, strict=True)]
 
 

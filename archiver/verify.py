@@ -36,7 +36,7 @@ import itertools
 import json
 import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,7 @@ class _Verifier:
         self.manifest_at: dict[str, Pos] = {}  # manifest id -> metadata record carrying it
         self.now = archive.clock()
         self.tsa_roots: list[Any] | None = None  # None: the archive's trusted TSA certificates
+        self.progress: Callable[[int], None] | None = None  # advanced once per document checked
 
     def add(
         self,
@@ -668,6 +669,8 @@ class _Verifier:
                     e.sequence == 0 or e.action != "captured"
                 ):
                     before = e
+            if self.progress is not None:
+                self.progress(1)
             del doc
         if self.full:
             self.check_orphans(accounted | self.claimed)
@@ -785,6 +788,7 @@ def verify(
     documents: list[str] | None = None,
     checkpoint: bytes | None = None,
     tsa_certs: list[Path] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Report:
     """Verify the whole archive, or only the given documents (ids or unique prefixes).
 
@@ -798,6 +802,7 @@ def verify(
     """
     ids = None if documents is None else [resolve_by_files(archive.layout, d) for d in documents]
     v = _Verifier(archive, ids, checkpoint)
+    v.progress = progress
     if tsa_certs:
         from .timestamps import load_certificates
 

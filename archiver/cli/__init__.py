@@ -23,7 +23,11 @@ class Fatal(click.ClickException):
     exit_code = 2
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"archiver: error: {self.format_message()}", err=True)
+        from .common import paint
+
+        click.echo(
+            f"{paint('archiver: error:', err=True, fg='red', bold=True)} {self.format_message()}", err=True
+        )
 
 
 class ArchiverGroup(click.Group):

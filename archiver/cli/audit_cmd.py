@@ -12,7 +12,7 @@ import click
 from ..audit import run_audit
 from ..fsutil import atomic_write
 from . import cli
-from .common import echo_json, json_option, open_archive, signing_key, wait_option
+from .common import echo_json, json_option, open_archive, paint, progress, signing_key, wait_option
 
 
 @cli.command("audit")
@@ -62,14 +62,18 @@ def audit_cmd(
     """
     archive = open_archive(ctx)
     key = signing_key(ctx, archive, "auditor")
-    result = run_audit(
-        archive,
-        key,
-        max_seconds=max_seconds,
-        max_bytes=max_bytes,
-        max_age_days=max_age,
-        wait_seconds=wait_seconds,
-    )
+    from ..reading import count_documents
+
+    with progress(lambda: count_documents(archive), "auditing", quiet=as_json) as tick:
+        result = run_audit(
+            archive,
+            key,
+            max_seconds=max_seconds,
+            max_bytes=max_bytes,
+            max_age_days=max_age,
+            wait_seconds=wait_seconds,
+            progress=tick,
+        )
     out = result.to_json()
     if report_file is not None:
         atomic_write(
@@ -84,7 +88,7 @@ def audit_cmd(
             f"{sum(c['bytes'] for c in rec['checked'])} bytes, {result.not_reached} not reached this run"
         )
         for p in result.problems:
-            click.echo(f"PROBLEM {p}")
+            click.echo(f"{paint('PROBLEM', fg='red', bold=True)} {p}")
         if result.overdue:
             click.echo(f"{len(result.overdue)} document(s) overdue (not verified within {max_age:g} days)")
         click.echo(f"recorded in {archive.layout.relative(result.path)}")

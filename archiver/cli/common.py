@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 import click
 
@@ -48,3 +50,31 @@ wait_option = click.option(
     metavar="SECONDS",
     help="Wait up to SECONDS for another writer to finish.",
 )
+
+
+def use_color(stream: IO[str]) -> bool:
+    """Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    return not os.environ.get("NO_COLOR") and bool(getattr(stream, "isatty", lambda: False)())
+
+
+def paint(text: str, *, err: bool = False, **style: Any) -> str:
+    """``text`` styled for the terminal it goes to, or plain."""
+    return click.style(text, **style) if use_color(sys.stderr if err else sys.stdout) else text
+
+
+@contextlib.contextmanager
+def progress(
+    total: int | Callable[[], int], label: str, *, quiet: bool = False
+) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr for a long run, when stderr is a terminal (never with
+    ``quiet``, i.e. --json); yields the callback to advance it, or None. ``total`` may
+    be a function, called only when a bar is shown."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    n = total() if callable(total) else total
+    if n < 2:
+        yield None
+        return
+    with click.progressbar(length=n, label=label, file=sys.stderr, show_pos=True) as bar:
+        yield bar.update

@@ -11,7 +11,7 @@ from ..archive import Archive
 from ..ingest import collect, ingest, remove_spool
 from ..metadata import parse_meta_pairs
 from . import cli
-from .common import echo_json, json_option, open_archive, signing_key, wait_option
+from .common import echo_json, json_option, open_archive, progress, signing_key, wait_option
 
 
 @cli.command("ingest")
@@ -107,7 +107,8 @@ def ingest_cmd(
             spool=spool,
         )
         key = signing_key(ctx, archive, role="archivist")
-        done = ingest(archive, sources, key, wait_seconds=wait_seconds, tsa=tsa_url)
+        with progress(len(sources), "ingesting", quiet=as_json) as tick:
+            done = ingest(archive, sources, key, wait_seconds=wait_seconds, tsa=tsa_url, progress=tick)
     finally:
         remove_spool(spool)
     if as_json:

@@ -9,7 +9,7 @@ import click
 from ..errors import InvalidInput
 from ..verify import verify
 from . import cli
-from .common import echo_json, json_option, open_archive
+from .common import echo_json, json_option, open_archive, paint, progress
 
 
 @cli.command("verify")
@@ -49,7 +49,11 @@ def verify_cmd(
             kept = checkpoint.read_bytes()[: 1 << 16]
         except OSError as e:
             raise InvalidInput(f"--checkpoint {checkpoint}: {e.strerror}") from e
-    report = verify(archive, list(documents) or None, kept, list(tsa_certs) or None)
+    from ..reading import count_documents
+
+    total = len(documents) if documents else (lambda: count_documents(archive))
+    with progress(total, "verifying", quiet=as_json) as tick:
+        report = verify(archive, list(documents) or None, kept, list(tsa_certs) or None, progress=tick)
     if as_json:
         echo_json(report.to_json())
     else:
@@ -66,6 +70,10 @@ def verify_cmd(
                 "other documents); see manifests/export.json"
             )
         for p in report.problems:
-            click.echo(f"PROBLEM {p}")
-        click.echo("OK: no problems found" if report.ok else f"{len(report.problems)} problem(s) found")
+            click.echo(f"{paint('PROBLEM', fg='red', bold=True)} {p}")
+        click.echo(
+            paint("OK: no problems found", fg="green")
+            if report.ok
+            else paint(f"{len(report.problems)} problem(s) found", fg="red", bold=True)
+        )
     ctx.exit(0 if report.ok else 1)

@@ -1,0 +1,129 @@
+"""The first-run experience: every dead end says what to do next; colours and progress bars
+only on a terminal; shell completion works."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ArchiveFixture, invoke
+
+
+def _dead_end(res, *needles: str) -> None:
+    assert res.exit_code == 2, (res.stdout, res.stderr)
+    assert res.stderr.startswith("archiver: error:") and res.stderr.count("\n") == 1, res.stderr
+    for n in needles:
+        assert n in res.stderr, res.stderr
+
+
+def test_no_archive_says_run_init(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _dead_end(invoke("list"), "run `archiver init")
+    _dead_end(invoke("--archive", str(tmp_path / "nowhere"), "verify"), "archiver init")
+
+
+def test_no_key_says_run_keys_generate(tmp_path, arabic_dir):
+    root = tmp_path / "fresh"
+    assert invoke("init", str(root)).exit_code == 0
+    _dead_end(invoke("--archive", str(root), "ingest", str(arabic_dir)), "archiver keys generate NAME")
+
+
+def test_key_of_the_wrong_role_says_which(archive: ArchiveFixture, arabic_dir):
+    archive.ok("keys", "generate", "audrey", "--role", "auditor")
+    _dead_end(archive.run("--key", "audrey", "ingest", str(arabic_dir)), "role auditor")
+    _dead_end(archive.run("--key", "alice", "audit"), "auditor")
+
+
+def test_locked_archive_says_who_and_how_to_wait(archive: ArchiveFixture, arabic_dir):
+    from archiver import Archive
+
+    with Archive.open(archive.root).writer_lock():
+        res = archive.run("ingest", str(arabic_dir))
+    _dead_end(res, "locked by PID", "--wait")
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run the CLI with stdout and stderr on a pseudo-terminal; returns (exit code, what it showed)."""
+    exe = shutil.which("archiver")
+    assert exe
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([exe, *args], stdout=slave, stderr=slave, stdin=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.fixture
+def many(archive: ArchiveFixture, tmp_path: Path) -> tuple[ArchiveFixture, Path, dict[str, str]]:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(30):
+        (folder / f"{i:02d}.txt").write_text(f"نص رقم {i}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "ARCHIVER_ARCHIVE")}
+    env["ARCHIVER_KEY_DIR"] = str(archive.keydir)
+    env["TERM"] = "xterm"
+    return archive, folder, env
+
+
+def test_progress_and_colours_on_a_terminal(many):
+    archive, folder, env = many
+    code, shown = _on_a_terminal(["--archive", str(archive.root), "ingest", str(folder)], env)
+    assert code == 0, shown
+    assert "ingesting" in shown and "30/30" in shown  # the bar reached the end
+    code, shown = _on_a_terminal(["--archive", str(archive.root), "verify"], env)
+    assert code == 0 and "verifying" in shown and "\x1b[32m" in shown  # OK in green
+    code, shown = _on_a_terminal(["--archive", str(archive.root), "cat", "zz"], env)
+    assert code == 2 and "\x1b[31m" in shown  # the error prefix in red
+
+
+def test_no_colour_with_no_color_and_nothing_when_piped(many):
+    archive, folder, env = many
+    code, shown = _on_a_terminal(
+        ["--archive", str(archive.root), "ingest", str(folder)], {**env, "NO_COLOR": "1"}
+    )
+    assert code == 0 and "\x1b[3" not in shown
+    code, shown = _on_a_terminal(["--archive", str(archive.root), "verify"], {**env, "NO_COLOR": "1"})
+    assert code == 0 and "\x1b[" not in shown.replace("\x1b[?25l", "").replace("\x1b[?25h", "")
+    # piped (not a terminal): no bar, no colour, just the answer
+    res = subprocess.run(
+        ["archiver", "--archive", str(archive.root), "verify"], capture_output=True, text=True, env=env
+    )
+    assert res.returncode == 0 and "verifying" not in res.stderr and "\x1b[" not in res.stdout + res.stderr
+    # --json on a terminal: no bar either (the output is for a program)
+    code, shown = _on_a_terminal(["--archive", str(archive.root), "verify", "--json"], env)
+    assert code == 0 and "verifying" not in shown
+
+
+def test_shell_completion(tmp_path):
+    env = {**os.environ, "_ARCHIVER_COMPLETE": "bash_source"}
+    res = subprocess.run(["archiver"], capture_output=True, text=True, env=env)
+    assert res.returncode == 0 and "_archiver_completion" in res.stdout
+    env = {
+        **os.environ,
+        "_ARCHIVER_COMPLETE": "bash_complete",
+        "COMP_WORDS": "archiver ver",
+        "COMP_CWORD": "1",
+    }
+    res = subprocess.run(["archiver"], capture_output=True, text=True, env=env)
+    assert "verify" in res.stdout
+    env["COMP_WORDS"], env["COMP_CWORD"] = "archiver export ", "2"
+    res = subprocess.run(["archiver"], capture_output=True, text=True, env=env)
+    assert "bagit" in res.stdout and "wacz" in res.stdout
