@@ -8,8 +8,10 @@ or in the nearest folder upward from the working directory that holds
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,13 +22,16 @@ from .canonical import JSONFormatError, load_strict, pretty_bytes
 from .errors import ArchiveExists, ArchiveNotFound, CorruptArchive, InvalidInput, KeyUnavailable
 from .fsutil import atomic_write, fsync_dir
 from .keystore import KeyStore, PassphraseSource, SigningKey, check_key_name
-from .layout import Layout
+from .layout import KEYS, Layout
+from .logview import LogView
 from .schema import schema_errors
 from .signing import make_signature, raw_public
+from .storage import LocalStore, Store, check_key
 from .timeutil import Clock, format_time, system_clock
 from .trust import TrustSet, load_trust
 
 if TYPE_CHECKING:
+    from .index import Index
     from .recovery import WriteSession
 
 DEFAULT_ROTATION = 1 << 30
@@ -41,6 +46,7 @@ class ArchiveInfo:
     created_at: str
     rotation_bytes: int
     sealed: bool = False
+    format_version: int = 1
 
 
 def locate(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
@@ -77,13 +83,33 @@ def _inside_bag(root: Path) -> Path:
     return root
 
 
+class RecordBatch:
+    """Small signed records (keys, revocations, audit records, certificates, tokens) that one
+    command writes once and logs, all or nothing (``Archive.recording``)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, bytes]] = []
+        self.signer: SigningKey | None = None
+
+    def add(self, key: str, data: bytes) -> None:
+        """Queue a record (key inside the archive, exact bytes)."""
+        self.records.append((key, data))
+
+
 class Archive:
     """An open archive. Reading needs nothing more; writing takes ``writer_lock()``."""
 
-    def __init__(self, layout: Layout, info: ArchiveInfo, clock: Clock = system_clock) -> None:
+    #: what verify names in an index-stale finding
+    index_name = "store/index.sqlite"
+
+    def __init__(
+        self, layout: Layout, info: ArchiveInfo, clock: Clock = system_clock, store: Store | None = None
+    ) -> None:
         self.layout = layout
         self.info = info
         self.clock = clock
+        #: what readers read through (``storage.py``)
+        self.store: Store = store or LocalStore(layout.root)
 
     @property
     def archive_id(self) -> str:
@@ -157,6 +183,7 @@ class Archive:
             created_at=doc["created_at"],
             rotation_bytes=doc["warc_rotation_bytes"],
             sealed=bool(doc.get("sealed", False)),
+            format_version=int(doc["format_version"]),
         )
         return cls(layout, info, clock)
 
@@ -167,6 +194,58 @@ class Archive:
 
         self.refuse_if_sealed()
         return WriteSession(self, wait_seconds)
+
+    @contextlib.contextmanager
+    def recording(self, wait_seconds: float = 0.0) -> Iterator[RecordBatch]:
+        """Write the records added to the batch, and log them with a checkpoint signed by
+        ``batch.signer``, when the block ends without error; nothing on error. The block runs
+        under the writer lock: checks made in it hold when the records land."""
+        with self.writer_lock(wait_seconds):
+            batch = RecordBatch()
+            yield batch
+            if not batch.records:
+                return
+            assert batch.signer is not None, "a record batch needs a signer for its checkpoint"
+            paths = []
+            for key, data in batch.records:
+                path = self.layout.root / check_key(key)
+                if not path.parent.is_dir():
+                    path.parent.mkdir(parents=True)
+                    fsync_dir(path.parent.parent)
+                atomic_write(path, data)
+                paths.append(path)
+            self.append_to_log(paths, batch.signer)
+
+    # -- reading ------------------------------------------------------------------------------
+    def local_path(self, key: str) -> Path | None:
+        """The file of a key in a local archive (None for other backends)."""
+        return self.layout.root / check_key(key)
+
+    def reading(self, wait_seconds: float) -> contextlib.AbstractContextManager[frozenset[str]]:
+        """The readers' lock, held while a reader notes its snapshot (``snapshot.py``)."""
+        from .snapshot import local_reading
+
+        return local_reading(self, wait_seconds)
+
+    def log_view(self) -> LogView:
+        """The log, for reading."""
+        return LogView.of(self.store, self.info.format_version)
+
+    def proof_log(self) -> LogView:
+        """The log, for inclusion and consistency proofs (its nodes, fast)."""
+        return self.log_view()
+
+    def reading_index(self) -> Index | None:
+        """The derived index, opened for reading; None when there is none (a copy, an export).
+
+        Raises:
+            CorruptArchive: it is damaged.
+        """
+        from .index import Index
+
+        if not self.layout.index.is_file():
+            return None
+        return Index.open(self.layout.index)
 
     def refuse_if_sealed(self) -> None:
         """A sealed reference archive is never written to.
@@ -183,7 +262,7 @@ class Archive:
     # -- keys -------------------------------------------------------------------
     def trust(self) -> TrustSet:
         """The trusted keys and revocations (with any problems found loading them)."""
-        return load_trust(self.layout, self.archive_id)
+        return load_trust(self.store, self.archive_id)
 
     def generate_key(
         self, name: str, role: str, *, passphrase: bytes | None, keystore: KeyStore | None = None
@@ -200,13 +279,13 @@ class Archive:
         if role not in ROLES:
             raise InvalidInput(f"unknown role {role!r}: use archivist or auditor")
         store = keystore or KeyStore()
-        with self.writer_lock():
+        with self.recording() as batch:
             trust = self.trust()
             if any(k.name == name for k in trust.keys.values()):
                 raise InvalidInput(f"this archive already trusts a key named {name!r}")
             key = store.generate(name, passphrase)
-            path = self._write_key_record(key, role)
-            self.append_to_log([path], key)
+            batch.add(*self._key_record(key, role))
+            batch.signer = key
         return key.key_id
 
     def append_to_log(self, paths: list[Path], signer: SigningKey) -> None:
@@ -218,7 +297,7 @@ class Archive:
             self.layout, self.archive_id, [(self.layout.relative(p), p.read_bytes()) for p in paths], signer
         )
 
-    def _write_key_record(self, key: SigningKey, role: str) -> Path:
+    def _key_record(self, key: SigningKey, role: str) -> tuple[str, bytes]:
         doc: dict[str, Any] = {
             "format": "archiver/key/1",
             "archive_id": self.archive_id,
@@ -230,9 +309,7 @@ class Archive:
             "created_at": format_time(self.clock()),
         }
         doc["signatures"] = [make_signature(doc, key.private, role)]
-        path = self.layout.key_file(key.key_id)
-        atomic_write(path, pretty_bytes(doc))
-        return path
+        return f"{KEYS}{key.key_id}.json", pretty_bytes(doc)
 
     def revoke_key(
         self, key_id_prefix: str, reason: str, signer: SigningKey, effective: datetime | None = None
@@ -248,7 +325,7 @@ class Archive:
         """
         if not reason.strip():
             raise InvalidInput("a revocation needs a --reason")
-        with self.writer_lock():
+        with self.recording() as batch:
             trust = self.trust()
             matches = [k for k in trust.keys if k.startswith(key_id_prefix.lower())]
             if len(matches) != 1:
@@ -271,9 +348,8 @@ class Archive:
                 "reason": reason,
             }
             doc["signatures"] = [make_signature(doc, signer.private, signer_key.role)]
-            path = self.layout.revocation_file(target)
-            atomic_write(path, pretty_bytes(doc))
-            self.append_to_log([path], signer)
+            batch.add(f"{KEYS}{target}.revocation.json", pretty_bytes(doc))
+            batch.signer = signer
         return target
 
     def signing_key(

@@ -15,18 +15,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from .__version__ import TOOL_NAME, __version__
 from .archive import Archive
 from .canonical import JSONFormatError, load_strict, pretty_bytes
-from .fsutil import atomic_write
 from .keystore import SigningKey
-from .layout import EVENT_NAME, Layout
+from .layout import AUDITS, EVENT_NAME, EVENTS, events_prefix
 from .problems import Problem, ProblemCode
 from .schema import schema_errors
 from .signing import make_signature
+from .storage import Store, children
 from .timeutil import format_time, parse_time
 from .trust import TrustSet
 
@@ -38,7 +37,7 @@ class AuditResult:
     """One audit run."""
 
     record: dict[str, Any]
-    path: Path
+    path: str  # the audit record's key
     problems: list[Problem]
     overdue: list[str] = field(default_factory=list)
     not_reached: int = 0
@@ -57,19 +56,18 @@ class AuditResult:
         }
 
 
-def audit_files(layout: Layout) -> list[Path]:
+def audit_keys(store: Store) -> list[str]:
     """Audit records, oldest first."""
-    d = layout.manifests / "audits"
-    return sorted(p for p in d.glob("*.json") if not p.name.startswith(".")) if d.is_dir() else []
+    return [e.key for e in children(store, AUDITS, ".json") if not e.name.startswith(".")]
 
 
-def last_checked(layout: Layout) -> dict[str, datetime]:
+def last_checked(store: Store) -> dict[str, datetime]:
     """When each document last passed an audit (from the records; bad records are ignored here
     and reported by ``verify``)."""
     out: dict[str, datetime] = {}
-    for path in audit_files(layout):
+    for key in audit_keys(store):
         try:
-            rec = load_strict(path.read_bytes()[: 64 << 20])
+            rec = load_strict(store.read(key))
             when = parse_time(rec["time"])
             for item in rec["checked"]:
                 if item["outcome"] == "pass":
@@ -79,16 +77,13 @@ def last_checked(layout: Layout) -> dict[str, datetime]:
     return out
 
 
-def documents(layout: Layout) -> list[str]:
+def documents(store: Store) -> list[str]:
     """Every document id, from the manifest file names."""
     found = set()
-    if layout.events.is_dir():
-        for shard in layout.events.iterdir():
-            if shard.is_dir():
-                for p in shard.iterdir():
-                    m = EVENT_NAME.match(p.name)
-                    if m:
-                        found.add(m.group(1))
+    for e in store.list(EVENTS):
+        m = EVENT_NAME.match(e.name)
+        if m:
+            found.add(m.group(1))
     return sorted(found)
 
 
@@ -110,12 +105,12 @@ def run_audit(
     """
     from .verify import verify
 
-    layout = archive.layout
+    store = archive.store
     started = archive.clock()
     t0 = monotonic()
-    seen = last_checked(layout)
+    seen = last_checked(store)
     epoch = datetime.min.replace(tzinfo=started.tzinfo)
-    order = sorted(documents(layout), key=lambda d: (seen.get(d, epoch), d))
+    order = sorted(documents(store), key=lambda d: (seen.get(d, epoch), d))
     checked: list[dict[str, Any]] = []
     problems: list[Problem] = []
     spent = 0
@@ -127,7 +122,7 @@ def run_audit(
         report = verify(archive, [doc])
         spent += report.counts.bytes
         problems.extend(report.problems)
-        latest = _latest_manifest_id(layout, doc)
+        latest = _latest_manifest_id(store, doc)
         checked.append(
             {
                 "document": doc,
@@ -160,37 +155,39 @@ def run_audit(
         "problems": [p.to_json() for p in problems],
     }
     record["signatures"] = [make_signature(record, key.private, "auditor")]
-    with archive.writer_lock(wait_seconds):
-        (layout.manifests / "audits").mkdir(exist_ok=True)
-        path = layout.manifests / "audits" / (format_time(now).replace(":", "").replace("-", "") + ".json")
-        atomic_write(path, pretty_bytes(record))
-        archive.append_to_log([path], key)
+    key_name = AUDITS + format_time(now).replace(":", "").replace("-", "") + ".json"
+    with archive.recording(wait_seconds) as batch:
+        batch.add(key_name, pretty_bytes(record))
+        batch.signer = key
     return AuditResult(
-        record=record, path=path, problems=problems, overdue=overdue, not_reached=len(order) - len(checked)
+        record=record,
+        path=key_name,
+        problems=problems,
+        overdue=overdue,
+        not_reached=len(order) - len(checked),
     )
 
 
-def _latest_manifest_id(layout: Layout, doc: str) -> str | None:
+def _latest_manifest_id(store: Store, doc: str) -> str | None:
     from .manifest import manifest_digest
 
-    files = sorted((layout.events / doc[:2]).glob(f"{doc}-*.json"))
+    files = [e.key for e in store.list(events_prefix(doc)) if e.key.endswith(".json")]
     try:
-        return manifest_digest(files[-1].read_bytes()) if files else None
+        return manifest_digest(store.read(files[-1])) if files else None
     except OSError:
         return None
 
 
 def check_audit_records(
-    layout: Layout, archive_id: str, trust: TrustSet, only: frozenset[str] | None = None
+    store: Store, archive_id: str, trust: TrustSet, only: frozenset[str] | None = None
 ) -> list[Problem]:
     """Verifier step for audit records: schema, archive, and an auditor's valid signature."""
     out: list[Problem] = []
-    for path in audit_files(layout):
-        rel = layout.relative(path)
+    for rel in audit_keys(store):
         if only is not None and rel not in only:
             continue
         try:
-            rec = load_strict(path.read_bytes()[: 64 << 20])
+            rec = load_strict(store.read(rel))
         except (OSError, JSONFormatError) as e:
             out.append(Problem(code=ProblemCode.SCHEMA_INVALID, message=str(e), file=rel))
             continue

@@ -31,6 +31,7 @@ from .archive import Archive
 from .errors import InvalidInput, StoreError
 from .exportcopy import Copied, Hashed, HashingWriter, copy_archive, iter_current
 from .fsutil import fsync_dir
+from .layout import warc_key
 from .manifest import Event
 from .warcread import RecordReader, WarcFormatError
 from .warcscan import payload_of
@@ -110,10 +111,9 @@ def _write_documents(archive: Archive, bag: Path, copied: Copied) -> list[Hashed
 def _write_content(archive: Archive, bag: Path, rel: str, e: Event) -> Hashed:
     """Copy a version's bytes out of the WARC store, checking them against the manifest."""
     ref = e.content_ref
-    src = archive.layout.store / str(ref["warc_file"])
     writer = HashingWriter(bag / rel)
     try:
-        with open(src, "rb") as f:
+        with archive.store.open(warc_key(str(ref["warc_file"]))) as f:
             reader = RecordReader(f, int(ref["offset"]))
             for chunk in payload_of(reader):
                 writer.write(chunk)

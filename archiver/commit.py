@@ -80,7 +80,7 @@ class WriteTransaction:
             if self.tsa is not None:
                 from .timestamps import trusted_certificates
 
-                self.tsa_roots = trusted_certificates(self.layout)
+                self.tsa_roots = trusted_certificates(self.archive.store)
         except BaseException as e:
             self._session.__exit__(type(e), e, None)
             raise

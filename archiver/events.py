@@ -19,21 +19,22 @@ from pathlib import Path
 from typing import Any
 
 from .__version__ import TOOL_NAME, __version__
-from .archive import Archive
+from .archive import Archive, RecordBatch
 from .canonical import JSONFormatError, load_strict, pretty_bytes
 from .commit import WriteTransaction
 from .custody import CustodyState, replay
 from .diffs import MAX_DIFF_TEXT, diff_counts, unified_diff
 from .errors import CorruptArchive, InvalidInput
-from .fsutil import atomic_write
 from .keystore import SigningKey
-from .layout import Layout
+from .layout import KEYS, event_key, events_prefix, warc_key
 from .manifest import ACTION_ROLES, Event, ManifestError
 from .redaction import MAX_REDACT_TEXT, decode, make_proof
 from .schema import schema_errors
 from .sealing import seal_and_queue
+from .storage import OverlayStore, Store
 from .storing import digest_version, ref_json, store_version
 from .timeutil import format_time
+from .trust import load_trust
 from .warcscan import read_block, read_payload
 from .warcstore import DIFF_CONTENT_TYPE, PROOF_CONTENT_TYPE
 
@@ -41,19 +42,20 @@ MAX_IMPORT_FILE = 1 << 20
 
 
 # -- loading a document's state -------------------------------------------------------------------
-def load_chain(layout: Layout, document_id: str) -> list[Event]:
+def load_chain(store: Store, document_id: str) -> list[Event]:
     """Every event of a document, parsed, in sequence order.
 
     Raises:
         CorruptArchive: a manifest is unreadable or invalid (``verify`` says more).
     """
-    shard = layout.events / document_id[:2]
     events = []
-    for path in sorted(shard.glob(f"{document_id}-*.json")):
+    for entry in store.list(events_prefix(document_id)):
+        if not entry.key.endswith(".json"):
+            continue
         try:
-            events.append(Event.parse(path.read_bytes(), layout.relative(path)))
+            events.append(Event.parse(store.read(entry.key), entry.key))
         except (OSError, ManifestError) as e:
-            raise CorruptArchive(f"{layout.relative(path)} is damaged ({e}); run `archiver verify`") from e
+            raise CorruptArchive(f"{entry.key} is damaged ({e}); run `archiver verify`") from e
     events.sort(key=lambda e: e.sequence)
     if not events or [e.sequence for e in events] != list(range(len(events))):
         raise CorruptArchive(f"document {document_id} has missing events; run `archiver verify`")
@@ -84,7 +86,7 @@ def document_state(archive: Archive, events: list[Event]) -> CustodyState:
 
 def _open(tx: WriteTransaction, document: str) -> tuple[list[Event], CustodyState]:
     doc_id = tx.index.resolve(document)
-    chain = load_chain(tx.layout, doc_id)
+    chain = load_chain(tx.archive.store, doc_id)
     latest_queued = tx.latest(doc_id)
     if latest_queued is not None:
         chain.append(latest_queued)
@@ -224,7 +226,7 @@ def _new_version(
     textual = old_c["text_sha256"] is not None and d.text_sha256 is not None
     limit = MAX_REDACT_TEXT if action == "redacted" else MAX_DIFF_TEXT
     if textual and max(old_c["size"], d.size) <= limit:
-        old_bytes = read_payload(tx.layout.store / old_ref["warc_file"], old_ref["offset"], limit)
+        old_bytes = read_payload(tx.archive.store, warc_key(old_ref["warc_file"]), old_ref["offset"], limit)
         if old_bytes is None or hashlib.sha256(old_bytes).hexdigest() != old_c["sha256"]:
             raise CorruptArchive("the current version's stored bytes are damaged; run `archiver verify`")
         new_bytes = path.read_bytes()
@@ -302,7 +304,7 @@ def _redaction_proof(
             f"{path}: redaction needs both versions as text of at most {MAX_REDACT_TEXT >> 20} MiB"
         )
     seed_ref = old_s["seed"]
-    seed = read_block(tx.layout.store / seed_ref["warc_file"], seed_ref["offset"], 64)
+    seed = read_block(tx.archive.store, warc_key(seed_ref["warc_file"]), seed_ref["offset"], 64)
     if seed is None or hashlib.sha256(seed).hexdigest() != seed_ref["sha256"]:
         raise CorruptArchive("the sealed seed of the current version is damaged; run `archiver verify`")
     try:
@@ -378,8 +380,8 @@ def attest(
 
     # Verify first, as a reader (it must not hold the writer lock, which readers wait for);
     # then attest only if nothing was added to the document in between.
-    doc_id = resolve_by_files(archive.layout, document)
-    verified_latest = load_chain(archive.layout, doc_id)[-1].digest
+    doc_id = resolve_by_files(archive.store, document)
+    verified_latest = load_chain(archive.store, doc_id)[-1].digest
     report = verify(archive, [doc_id])
     if not report.ok:
         raise InvalidInput(
@@ -433,16 +435,11 @@ def import_records(
             raise InvalidInput(f"{path}: not a record of this archive ({archive.archive_id})")
         docs.append((path, raw, doc))
     done: list[str] = []
-    with archive.writer_lock(wait_seconds):
-        written: list[Path] = []
+    with archive.recording(wait_seconds) as batch:
         for path, raw, doc in docs:
             if doc.get("format") in ("archiver/key/1", "archiver/key-revocation/1"):
-                message, target = _import_key_record(archive, path, raw, doc)
-                done.append(message)
-                if target is not None:
-                    written.append(target)
-        if written:
-            archive.append_to_log(written, key)
+                done.append(_import_key_record(archive, batch, path, raw, doc))
+        batch.signer = key
     events = [(p, r, d) for p, r, d in docs if d.get("format") == "archiver/manifest/1"]
     unknown = [
         p
@@ -459,40 +456,37 @@ def import_records(
 
 
 def _import_key_record(
-    archive: Archive, path: Path, raw: bytes, doc: dict[str, Any]
-) -> tuple[str, Path | None]:
+    archive: Archive, batch: RecordBatch, path: Path, raw: bytes, doc: dict[str, Any]
+) -> str:
     is_rev = doc["format"] == "archiver/key-revocation/1"
     errors = schema_errors("revocation" if is_rev else "key", doc)
     if errors:
         raise InvalidInput(f"{path}: {errors[0]}")
-    layout = archive.layout
-    target = layout.revocation_file(doc["key_id"]) if is_rev else layout.key_file(doc["key_id"])
-    if target.exists():
-        if target.read_bytes() == raw:
-            return f"already present: {layout.relative(target)}", None
+    rel = f"{KEYS}{doc['key_id']}{'.revocation' if is_rev else ''}.json"
+    pending = dict(batch.records)
+    if archive.store.size(rel) is not None or rel in pending:
+        if pending.get(rel) == raw or (rel not in pending and archive.store.read(rel) == raw):
+            return f"already present: {rel}"
         raise InvalidInput(f"{path}: a different record for key {doc['key_id'][:16]} exists already")
     # Validate exactly as verify will, on the key set this record would produce.
-    atomic_write(target, raw)
-    trust = archive.trust()
-    rel = layout.relative(target)
+    trust = load_trust(OverlayStore(archive.store, {**pending, rel: raw}), archive.archive_id)
     bad = [p for p in trust.problems if p.file == rel]
     if bad:
-        target.unlink()
         raise InvalidInput(f"{path}: {bad[0].message}")
-    return f"imported {rel}", target
+    batch.add(rel, raw)
+    return f"imported {rel}"
 
 
 def _import_event(tx: WriteTransaction, path: Path, raw: bytes) -> str:
-    layout = tx.layout
+    store = tx.archive.store
     try:
         probe = Event.parse(raw, "")
     except ManifestError as e:
         raise InvalidInput(f"{path}: {e}") from e
-    rel = layout.relative(layout.event_file(probe.document_id, probe.sequence))
+    rel = event_key(probe.document_id, probe.sequence)
     event = Event.parse(raw, rel)
-    target = layout.root / rel
-    if target.exists():
-        if target.read_bytes() == raw:
+    if store.size(rel) is not None:
+        if store.read(rel) == raw:
             return f"already present: {rel}"
         raise InvalidInput(
             f"{path}: event {event.sequence} of document {event.document_id} exists already "

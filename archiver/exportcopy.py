@@ -24,15 +24,18 @@ from .__version__ import TOOL_NAME, __version__
 from .archive import Archive
 from .canonical import load_strict, pretty_bytes
 from .errors import InvalidInput, StoreError
-from .layout import EVENT_NAME
+from .layout import ARCHIVE_JSON, CHECKPOINTS, EVENT_NAME, LOG, MANIFESTS, warc_key
+from .logview import ENTRIES, SEGMENTS
 from .manifest import Event, ManifestError
 from .snapshot import Snapshot, take_snapshot
+from .storage import Store
 from .timeutil import format_time
-from .tlog import Log, parse_checkpoint
+from .tlog import parse_checkpoint
 from .withhold import Withheld, event_refs, ref_pos, sealed_refs, write_placeholder
 
 CHUNK = 1 << 20
 EXPORT_FORMAT = "archiver/export/1"
+EXPORT_JSON = MANIFESTS + "export.json"
 
 
 @dataclass(slots=True)
@@ -97,7 +100,7 @@ def load_events(archive: Archive, snap: Snapshot, documents: list[str] | None) -
         InvalidInput: an unknown document.
         StoreError: a manifest cannot be read (run ``archiver verify``).
     """
-    layout = archive.layout
+    store = archive.store
     by_doc: dict[str, list[Event]] = {}
     for rel in sorted(snap.records):
         name = rel.rsplit("/", 1)[-1]
@@ -107,7 +110,7 @@ def load_events(archive: Archive, snap: Snapshot, documents: list[str] | None) -
         if documents is not None and m.group(1) not in documents:
             continue
         try:
-            event = Event.parse((layout.root / rel).read_bytes(), rel)
+            event = Event.parse(store.read(rel), rel)
         except (OSError, ManifestError) as e:
             raise StoreError(f"{rel} cannot be exported ({e}); run `archiver verify`") from e
         by_doc.setdefault(event.document_id, []).append(event)
@@ -127,17 +130,14 @@ def _partial_withheld(archive: Archive, snap: Snapshot, keep: dict[str, list[Eve
     named = {ref_pos(r) for evs in keep.values() for e in evs for r in event_refs(e)}
     manifest_uris = {f"urn:archiver:event:{e.document_id}/{e.sequence}" for evs in keep.values() for e in evs}
     out = []
-    for path in archive.layout.warc_files():
-        size = snap.warc_sizes.get(path.name)
-        if size is None:
-            continue
-        for offset, info in scan_file(path, limit=size):
-            if offset == 0 or (path.name, offset) in named or info.error is not None:
+    for name, size in snap.warc_sizes.items():
+        for offset, info in scan_file(archive.store, warc_key(name), limit=size):
+            if offset == 0 or (name, offset) in named or info.error is not None:
                 continue
             if info.record_type == "metadata" and info.target_uri in manifest_uris:
                 continue  # an exported event's manifest copy
             assert info.record_id is not None
-            out.append(Withheld(path.name, offset, info.length, info.record_id, "outside-export"))
+            out.append(Withheld(name, offset, info.length, info.record_id, "outside-export"))
     return out
 
 
@@ -154,8 +154,8 @@ def copy_archive(
         InvalidInput: unknown document.
         StoreError: the archive could not be read or the copy written.
     """
-    layout = archive.layout
-    snap = take_snapshot(layout)
+    store = archive.store
+    snap = take_snapshot(archive)
     result = Copied()
     result.documents = load_events(archive, snap, documents)
     all_docs = result.documents if documents is None else load_events(archive, snap, None)
@@ -182,40 +182,30 @@ def copy_archive(
             and m.group(1) not in documents
         ):
             continue
-        done(_copy_file(layout.root / rel, dest / rel, rel))
-    done(_copy_file(layout.archive_json, dest / "manifests/archive.json", "manifests/archive.json"))
-    log = Log(layout.log)
+        done(_copy_file(store, rel, dest))
+    done(_copy_file(store, ARCHIVE_JSON, dest))
     for name in snap.checkpoints:
-        rel = f"manifests/log/checkpoints/{name}"
-        done(_copy_file(layout.root / rel, dest / rel, rel))
-    done(
-        _copy_file(
-            log.dir / "entries",
-            dest / "manifests/log/entries",
-            "manifests/log/entries",
-            limit=_entries_bytes(log, snap.log_size),
-        )
-    )
-    k, n = 0, snap.log_size
-    while True:
-        rel = f"manifests/log/level-{k:02d}"
-        if not (layout.root / rel).exists() or n == 0:
-            break
-        done(_copy_file(layout.root / rel, dest / rel, rel, limit=32 * n))
-        k, n = k + 1, n // 2
+        done(_copy_file(store, CHECKPOINTS + name, dest))
+    log = archive.log_view()
+    if log.segmented:
+        for name in log.segment_names():
+            if int(name) <= snap.log_size:
+                done(_copy_file(store, SEGMENTS + name, dest))
+    else:
+        done(_copy_file(store, ENTRIES, dest, limit=_entries_bytes(store, snap.log_size)))
+        k, n = 0, snap.log_size
+        while n and store.size(f"{LOG}level-{k:02d}") is not None:
+            done(_copy_file(store, f"{LOG}level-{k:02d}", dest, limit=32 * n))
+            k, n = k + 1, n // 2
     by_file: dict[str, list[Withheld]] = {}
     for w in result.withheld:
         by_file.setdefault(w.warc_file, []).append(w)
-    for path in layout.warc_files():
-        size = snap.warc_sizes.get(path.name)
-        if size is None:
-            continue
-        rel = f"store/{path.name}"
-        done(_copy_warc(path, dest / rel, rel, size, by_file.get(path.name, []), now))
+    for name, size in snap.warc_sizes.items():
+        done(_copy_warc(store, warc_key(name), dest, size, by_file.get(name, []), now))
     latest = snap.checkpoints[-1] if snap.checkpoints else None
     checkpoint: dict[str, Any] | None = None
     if latest is not None:
-        cp = parse_checkpoint((layout.log / "checkpoints" / latest).read_bytes())
+        cp = parse_checkpoint(store.read(CHECKPOINTS + latest))
         import base64
 
         checkpoint = {"size": cp.size, "root": base64.b64encode(cp.root).decode(), "file": latest}
@@ -243,10 +233,10 @@ def copy_archive(
     return result
 
 
-def _entries_bytes(log: Log, size: int) -> int:
+def _entries_bytes(store: Store, size: int) -> int:
     """How many bytes of ``entries`` hold the first ``size`` entries (one line each)."""
     n = 0
-    with open(log.dir / "entries", "rb") as f:
+    with store.open(ENTRIES) as f:
         for i, line in enumerate(f):
             if i >= size:
                 break
@@ -254,23 +244,25 @@ def _entries_bytes(log: Log, size: int) -> int:
     return n
 
 
-def _copy_file(src: Path, dst: Path, rel: str, limit: int | None = None) -> Hashed:
-    if src.is_symlink() or not src.is_file():
+def _copy_file(store: Store, rel: str, dest: Path, limit: int | None = None) -> Hashed:
+    """Copy a file of the archive to the same key below ``dest`` (its first ``limit`` bytes)."""
+    size = store.size(rel)
+    if size is None:
         raise StoreError(f"{rel} is missing or not a regular file; run `archiver verify`")
-    out = HashingWriter(dst)
+    out = HashingWriter(dest / rel)
     try:
-        with open(src, "rb") as f:
-            copy_stream(f, out, limit if limit is not None else os.fstat(f.fileno()).st_size)
+        with store.open(rel) as f:
+            copy_stream(f, out, limit if limit is not None else size)
     except OSError as e:
-        raise StoreError(f"cannot export {rel}: {e.strerror}") from e
+        raise StoreError(f"cannot export {rel}: {e.strerror or e}") from e
     return out.close(rel)
 
 
-def _copy_warc(src: Path, dst: Path, rel: str, size: int, withheld: list[Withheld], date: str) -> Hashed:
+def _copy_warc(store: Store, rel: str, dest: Path, size: int, withheld: list[Withheld], date: str) -> Hashed:
     """Copy a WARC file's first ``size`` bytes, with placeholders where records are withheld."""
-    out = HashingWriter(dst)
+    out = HashingWriter(dest / rel)
     try:
-        with open(src, "rb") as f:
+        with store.open(rel) as f:
             pos = 0
             for w in sorted(withheld, key=lambda w: w.offset):
                 copy_stream(f, out, w.offset - pos)
@@ -286,13 +278,12 @@ def _copy_warc(src: Path, dst: Path, rel: str, size: int, withheld: list[Withhel
     return out.close(rel)
 
 
-def load_export_info(root: Path) -> dict[str, Any] | None:
+def load_export_info(store: Store) -> dict[str, Any] | None:
     """``manifests/export.json`` of an exported copy, or None for an archive."""
-    path = root / "manifests" / "export.json"
-    if not path.is_file():
+    if store.size(EXPORT_JSON) is None:
         return None
     try:
-        info = load_strict(path.read_bytes()[: 64 << 20])
+        info = load_strict(store.read(EXPORT_JSON))
     except (OSError, ValueError):
         return {"format": "unreadable"}
     return info if isinstance(info, dict) else {"format": "unreadable"}

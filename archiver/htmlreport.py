@@ -15,7 +15,7 @@ from typing import Any
 
 from .__version__ import __version__
 from .archive import Archive
-from .audit import audit_files, documents
+from .audit import audit_keys, documents
 from .canonical import load_strict
 from .errors import ArchiverError
 from .logproofs import latest_checkpoint
@@ -122,12 +122,12 @@ def _keys(archive: Archive) -> str:
 
 def _coverage(archive: Archive) -> str:
     """Share of documents proven intact by audits so far, after each audit run."""
-    total = len(documents(archive.layout)) or 1
+    total = len(documents(archive.store)) or 1
     points: list[tuple[datetime, float, int]] = []
     covered: set[str] = set()
-    for path in audit_files(archive.layout):
+    for key in audit_keys(archive.store):
         try:
-            rec = load_strict(path.read_bytes()[: 64 << 20])
+            rec = load_strict(archive.store.read(key))
             when = parse_time(rec["time"])
             ok = [c["document"] for c in rec["checked"] if c["outcome"] == "pass"]
         except (OSError, ValueError, KeyError, TypeError):
@@ -191,7 +191,7 @@ def _timeline_svg(entries: list[dict[str, Any]]) -> str:
 
 def _documents(archive: Archive, report: Report) -> str:
     troubled = {p.document for p in report.problems if p.document}
-    docs = documents(archive.layout)
+    docs = documents(archive.store)
     out = [f'<section id="documents"><h2>Documents ({len(docs)})</h2>']
     if len(docs) > MAX_TIMELINES:
         out.append(
@@ -228,7 +228,7 @@ def _documents(archive: Archive, report: Report) -> str:
 def archive_title(archive: Archive, entries: list[dict[str, Any]]) -> str:
     """A document's title for people: its capture metadata's title, else its file name."""
     try:
-        manifest = load_strict((archive.layout.root / entries[0]["manifest"]).read_bytes())
+        manifest = load_strict(archive.store.read(entries[0]["manifest"]))
         source = manifest.get("source") or {}
         md = source.get("metadata") or {}
         return str(md.get("title") or source.get("filename") or md.get("url") or "(untitled)")

@@ -22,7 +22,45 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EVENT_NAME = re.compile(r"^([0-9a-f]{32})-([0-9]{6,9})\.json$")
-WARC_NAME = re.compile(r"^([0-9]{6})\.warc\.gz$")
+#: Six digits in format 1; format 2 (S3) numbers files from a shared sequence and may go beyond.
+WARC_NAME = re.compile(r"^([0-9]{6,12})\.warc\.gz$")
+
+# The same places as keys (relative POSIX paths), as every ``Store`` names them.
+MANIFESTS = "manifests/"
+ARCHIVE_JSON = "manifests/archive.json"
+KEYS = "manifests/keys/"
+EVENTS = "manifests/events/"
+LOG = "manifests/log/"
+CHECKPOINTS = "manifests/log/checkpoints/"
+AUDITS = "manifests/audits/"
+TSA = "manifests/tsa/"
+TIMESTAMPS = "manifests/timestamps/"
+STORE = "store/"
+
+
+def event_key(document_id: str, sequence: int) -> str:
+    """The key of a document event's manifest."""
+    return f"{EVENTS}{document_id[:2]}/{document_id}-{sequence:06d}.json"
+
+
+def events_prefix(document_id: str) -> str:
+    """The prefix of every manifest key of one document."""
+    return f"{EVENTS}{document_id[:2]}/{document_id}-"
+
+
+def warc_key(name: str) -> str:
+    """The key of a WARC file (its name comes from data: ``Store`` refuses unsafe keys)."""
+    return STORE + name
+
+
+def warc_number(name: str) -> int:
+    """The rotation number of a WARC file name (``NNNNNN.warc.gz``)."""
+    return int(name.split(".", 1)[0])
+
+
+def warc_names(names: list[str]) -> list[str]:
+    """The WARC file names among ``names``, in rotation order (numeric: numbers may grow past 6 digits)."""
+    return sorted((n for n in names if WARC_NAME.match(n)), key=warc_number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +121,7 @@ class Layout:
         """The WARC files in rotation order."""
         if not self.store.is_dir():
             return []
-        return sorted(p for p in self.store.iterdir() if WARC_NAME.match(p.name))
+        return [self.store / n for n in warc_names([p.name for p in self.store.iterdir()])]
 
     def event_files(self) -> list[Path]:
         """Every file under ``events/`` (including misnamed ones), sorted."""

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .errors import InvalidInput
-from .layout import Layout
+from .layout import CHECKPOINTS, MANIFESTS, Layout
+from .logview import ENTRIES, SEGMENTS, LogView
 from .merkle import leaf_hash
 from .problems import Problem, ProblemCode
-from .tlog import Checkpoint, Log, MemoryTree, checkpoint_signers, origin_of, parse_checkpoint
+from .storage import LocalStore, Store
+from .tlog import Checkpoint, MemoryTree, checkpoint_signers, origin_of, parse_checkpoint
 from .trust import TrustSet
 
 if TYPE_CHECKING:
@@ -42,17 +44,26 @@ Trusted = Sequence[tuple[str, str, Ed25519PublicKey]]
 
 
 def record_files(layout: Layout) -> list[Path]:
-    """Every file the log must contain."""
-    out: list[Path] = []
+    """Every file the log must contain (a local archive's, as paths: for its writers)."""
+    return [layout.root / k for k in record_keys(LocalStore(layout.root))]
+
+
+def record_keys(store: Store) -> list[str]:
+    """Every file the log must contain, as keys."""
+    out: list[str] = []
     for sub, pattern in RECORD_DIRS:
-        base = layout.manifests / sub
-        if base.is_dir():
-            out += [p for p in base.rglob(pattern) if not p.name.startswith(".")]
+        suffix = pattern.removeprefix("*")
+        out += [
+            e.key
+            for e in store.list(f"{MANIFESTS}{sub}/")
+            if e.key.endswith(suffix) and not e.name.startswith(".")
+        ]
     return sorted(out)
 
 
 def check_log(
-    layout: Layout,
+    store: Store,
+    log: LogView,
     archive_id: str,
     trust: TrustSet,
     kept: bytes | None,
@@ -66,35 +77,36 @@ def check_log(
     """
     problems: list[Problem] = []
 
-    def add(code: ProblemCode, message: str, file: str = "manifests/log/entries") -> None:
+    log_file = SEGMENTS if log.segmented else ENTRIES
+
+    def add(code: ProblemCode, message: str, file: str = log_file) -> None:
         problems.append(Problem(code=code, message=message, file=file))
 
-    log = Log(layout.log)
     try:
         entries = log.entries(snapshot.log_size if snapshot else None)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, OSError) as e:
         add(ProblemCode.LOG_MISMATCH, f"the log cannot be read: {e}")
         return problems, 0
+    for message, key in log.findings:
+        add(ProblemCode.LOG_MISMATCH, message, key)
     leaves: list[bytes] = []
     seen: set[str] = set()
     for i, (stored, rel) in enumerate(entries):
         if rel in seen:
             add(ProblemCode.LOG_MISMATCH, f"log entry {i} names {rel} a second time")
         seen.add(rel)
-        path = layout.root / rel
         try:
-            actual = leaf_hash(path.read_bytes()) if not path.is_symlink() else None
+            actual = leaf_hash(store.read(rel))
         except OSError:
             actual = None
-        if actual is None and absent_ok is not None and absent_ok(rel) and not path.exists():
+        if actual is None and absent_ok is not None and absent_ok(rel) and not _listed(store, rel):
             pass
         elif actual is None:
             add(ProblemCode.LOG_MISMATCH, f"log entry {i} names {rel}, which is missing", rel)
         elif actual != stored:
             add(ProblemCode.LOG_MISMATCH, f"{rel} is not the record the log committed to at entry {i}", rel)
         leaves.append(stored if actual is None else actual)
-    for path in record_files(layout):
-        rel = layout.relative(path)
+    for rel in record_keys(store):
         if snapshot is not None and rel not in snapshot.records:
             continue  # written after the reader's snapshot
         if rel not in seen:
@@ -103,14 +115,19 @@ def check_log(
     _check_nodes(log, tree, add)
     trusted: Trusted = [(k.name, k.key_id, k.public) for k in trust.keys.values()]
     latest = 0
-    for cp_path in log.checkpoint_files():
-        if snapshot is not None and cp_path.name not in snapshot.checkpoints:
+    for name in log.checkpoint_names():
+        if snapshot is not None and name not in snapshot.checkpoints:
             continue
-        rel = layout.relative(cp_path)
-        cp = _load(cp_path.read_bytes(), archive_id, add, rel)
+        rel = CHECKPOINTS + name
+        try:
+            raw = log.checkpoint(name)
+        except OSError as e:
+            add(ProblemCode.LOG_MISMATCH, f"unreadable checkpoint: {e.strerror or e}", rel)
+            continue
+        cp = _load(raw, archive_id, add, rel)
         if cp is None:
             continue
-        if cp_path.name != f"{cp.size:012d}":
+        if name != f"{cp.size:012d}":
             add(ProblemCode.LOG_MISMATCH, f"checkpoint file name does not match its size {cp.size}", rel)
         _check_signers(cp, trusted, add, rel)
         if cp.size > tree.size:
@@ -150,13 +167,20 @@ def check_log(
     return problems, tree.size
 
 
-def _check_nodes(log: Log, tree: MemoryTree, add: Add) -> None:
+def _listed(store: Store, key: str) -> bool:
+    """Anything (a file, a link) is there under that exact key."""
+    return any(e.key == key for e in store.list(key))
+
+
+def _check_nodes(log: LogView, tree: MemoryTree, add: Add) -> None:
+    if log.segmented:
+        return  # format 2 stores no nodes
+    try:
+        stored_levels = dict(log.stored_levels())
+    except OSError:
+        stored_levels = {}
     for k, level in enumerate(tree.levels):
-        path = log.dir / f"level-{k:02d}"
-        try:
-            stored = path.read_bytes() if path.exists() else b""
-        except OSError:
-            stored = b""
+        stored = stored_levels.get(k, b"")
         want = b"".join(level)
         # nodes beyond the snapshot's size may be appended meanwhile: compare what it covers
         if stored[: len(want)] != want:

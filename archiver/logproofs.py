@@ -8,7 +8,7 @@ from typing import Any
 from .archive import Archive
 from .errors import CorruptArchive, InvalidInput
 from .reading import events_of, select_version
-from .tlog import Log, consistency_proof, inclusion_proof, origin_of, parse_checkpoint
+from .tlog import consistency_proof, inclusion_proof, origin_of, parse_checkpoint
 
 
 def _b64(h: bytes) -> str:
@@ -21,10 +21,11 @@ def latest_checkpoint(archive: Archive) -> str:
     Raises:
         CorruptArchive: there is none (nothing was ever written).
     """
-    files = Log(archive.layout.log).checkpoint_files()
-    if not files:
+    log = archive.log_view()
+    names = log.checkpoint_names()
+    if not names:
         raise CorruptArchive("the log has no checkpoint yet (nothing has been recorded)")
-    return files[-1].read_text("utf-8")
+    return log.checkpoint(names[-1]).decode("utf-8")
 
 
 def prove_inclusion(archive: Archive, document: str, version: int | None = None) -> dict[str, Any]:
@@ -35,7 +36,7 @@ def prove_inclusion(archive: Archive, document: str, version: int | None = None)
         CorruptArchive: the manifest is not in the log.
     """
     row = select_version(events_of(archive, document), version)
-    log = Log(archive.layout.log)
+    log = archive.proof_log()
     cp = parse_checkpoint(latest_checkpoint(archive).encode())
     index = None
     leaf = b""
@@ -72,7 +73,7 @@ def prove_consistency(archive: Archive, old_checkpoint: bytes) -> dict[str, Any]
         raise InvalidInput(f"not a checkpoint: {e}") from e
     if old.origin != origin_of(archive.archive_id):
         raise InvalidInput(f"a checkpoint of another archive ({old.origin})")
-    log = Log(archive.layout.log)
+    log = archive.proof_log()
     new = parse_checkpoint(latest_checkpoint(archive).encode())
     if old.size > new.size:
         raise InvalidInput(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any, BinaryIO
 
 from .archive import Archive
@@ -11,7 +10,7 @@ from .canonical import load_strict
 from .errors import CorruptArchive, DocumentNotFound, InvalidInput
 from .httpblock import HeadTooLarge
 from .index import EventRow, Index
-from .layout import EVENT_NAME
+from .layout import warc_key
 from .warcread import RecordReader, WarcFormatError
 from .warcscan import payload_of
 
@@ -22,7 +21,10 @@ def open_index(archive: Archive) -> Index:
     Raises:
         CorruptArchive: missing or damaged (the message says to run ``reindex``).
     """
-    return Index.open(archive.layout.index)
+    idx = archive.reading_index()
+    if idx is None:
+        raise CorruptArchive(f"the index {archive.index_name} is missing: run `archiver reindex`")
+    return idx
 
 
 def count_documents(archive: Archive) -> int:
@@ -30,15 +32,9 @@ def count_documents(archive: Archive) -> int:
 
     Only sizes a progress bar: a misnamed file is not counted, and verify reports it.
     """
-    docs: set[str] = set()
-    if archive.layout.events.is_dir():
-        for shard in os.scandir(archive.layout.events):
-            if shard.is_dir():
-                for e in os.scandir(shard.path):
-                    m = EVENT_NAME.match(e.name)
-                    if m:
-                        docs.add(m.group(1))
-    return len(docs)
+    from .audit import documents
+
+    return len(documents(archive.store))
 
 
 def list_documents(archive: Archive) -> list[EventRow]:
@@ -87,9 +83,8 @@ def show(archive: Archive, document: str, version: int | None = None) -> dict[st
         CorruptArchive: the manifest file is missing or unreadable.
     """
     row = select_version(events_of(archive, document), version)
-    path = archive.layout.root / row.path
     try:
-        doc = load_strict(path.read_bytes())
+        doc = load_strict(archive.store.read(row.path))
     except (OSError, ValueError) as e:
         raise CorruptArchive(f"cannot read manifest {row.path}: {e}; run `archiver verify`") from e
     assert isinstance(doc, dict)
@@ -124,13 +119,13 @@ def cat(
     storage = manifest["storage"]
     ref = storage.get("refers_to") or storage
     expected_sha256, expected_size = manifest["content"]["sha256"], manifest["content"]["size"]
-    path = archive.layout.store / str(ref["warc_file"])
-    if "/" in str(ref["warc_file"]) or path.is_symlink() or not path.is_file():
+    key = warc_key(str(ref["warc_file"]))
+    if "/" in str(ref["warc_file"]) or archive.store.size(key) is None:
         raise CorruptArchive(f"WARC file {ref['warc_file']} is missing; run `archiver verify`")
     h = hashlib.sha256()
     size = 0
     try:
-        with open(path, "rb") as f:
+        with archive.store.open(key) as f:
             reader = RecordReader(f, int(ref["offset"]))
             if reader.headers.get("warc-record-id") != ref["record_id"]:
                 raise CorruptArchive(
@@ -143,7 +138,7 @@ def cat(
     except (WarcFormatError, HeadTooLarge) as e:
         raise CorruptArchive(f"stored record is damaged ({e}); run `archiver verify`") from e
     except OSError as e:
-        raise CorruptArchive(f"cannot read {path}: {e.strerror}") from e
+        raise CorruptArchive(f"cannot read {key}: {e.strerror or e}") from e
     if h.hexdigest() != expected_sha256 or size != expected_size:
         raise CorruptArchive(
             "stored bytes do not match the manifest's digest; the output is not "
@@ -172,7 +167,7 @@ def history(archive: Archive, document: str) -> list[dict[str, Any]]:
         doc_id = idx.resolve(document)
     finally:
         idx.close()
-    chain = load_chain(archive.layout, doc_id)
+    chain = load_chain(archive.store, doc_id)
     trust = archive.trust()
     names = {k: v.name for k, v in trust.keys.items()}
     archivists = frozenset(k for k, v in trust.keys.items() if v.role == "archivist")
@@ -218,7 +213,7 @@ def stored_diff(archive: Archive, entry: dict[str, Any]) -> str | None:
     ref = diff.get("record")
     if not ref:
         return None
-    block = read_block(archive.layout.store / str(ref["warc_file"]), int(ref["offset"]), 64 << 20)
+    block = read_block(archive.store, warc_key(str(ref["warc_file"])), int(ref["offset"]), 64 << 20)
     if block is None or hashlib.sha256(block).hexdigest() != ref["sha256"]:
         raise CorruptArchive(
             f"the stored diff of event {entry['sequence']} is damaged; run `archiver verify`"

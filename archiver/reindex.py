@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .archive import Archive
 from .index import Index
-from .layout import EVENT_NAME
+from .layout import EVENT_NAME, EVENTS, event_key
 from .manifest import Event, ManifestError
 from .warcscan import manifest_positions
 
@@ -15,21 +15,21 @@ def load_valid_events(archive: Archive) -> tuple[list[Event], int]:
     Signatures are not checked here (``verify`` does that); the index only
     mirrors what the manifests say.
     """
-    layout = archive.layout
+    store = archive.store
     events: list[Event] = []
     skipped = 0
-    for path in layout.event_files():
-        if not EVENT_NAME.match(path.name) or path.is_symlink():
-            skipped += not path.name.startswith(".")
+    for entry in store.list(EVENTS):
+        if not EVENT_NAME.match(entry.name) or entry.link:
+            skipped += not entry.name.startswith(".")
             continue
         try:
-            event = Event.parse(path.read_bytes(), layout.relative(path))
+            event = Event.parse(store.read(entry.key), entry.key)
         except (OSError, ManifestError):
             skipped += 1
             continue
         if (
             event.raw["archive_id"] != archive.archive_id
-            or layout.event_file(event.document_id, event.sequence) != path
+            or event_key(event.document_id, event.sequence) != entry.key
         ):
             skipped += 1
             continue
@@ -37,13 +37,17 @@ def load_valid_events(archive: Archive) -> tuple[list[Event], int]:
     return events, skipped
 
 
-def reindex_locked(archive: Archive) -> tuple[int, int]:
-    """Rebuild the index; the caller holds the writer lock. Returns (rows, skipped files).
+def manifests_in_warcs(archive: Archive) -> dict[str, tuple[str, int]]:
+    """Where each manifest's WARC copy is: reads every WARC file once."""
+    from .snapshot import warc_sizes
 
-    Reads every WARC file once, to find where each manifest's WARC copy is.
-    """
+    return manifest_positions(archive.store, list(warc_sizes(archive.store)))
+
+
+def reindex_locked(archive: Archive) -> tuple[int, int]:
+    """Rebuild the index; the caller holds the writer lock. Returns (rows, skipped files)."""
     events, skipped = load_valid_events(archive)
-    where = manifest_positions(archive.layout.warc_files())
+    where = manifests_in_warcs(archive)
     return Index.rebuild(archive.layout.index, [(e, where.get(e.digest)) for e in events]), skipped
 
 

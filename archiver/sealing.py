@@ -7,6 +7,7 @@ from typing import Any
 from .canonical import pretty_bytes
 from .commit import WriteTransaction
 from .keystore import SigningKey
+from .layout import event_key
 from .manifest import Event
 from .signing import make_signature
 
@@ -28,10 +29,7 @@ def seal_and_queue(
     """
     manifest["signatures"] = [make_signature(manifest, key.private, role)]
     data = pretty_bytes(manifest)
-    layout = tx.layout
-    event = Event.parse(
-        data, layout.relative(layout.event_file(manifest["document_id"], manifest["sequence"]))
-    )
+    event = Event.parse(data, event_key(manifest["document_id"], manifest["sequence"]))
     meta = tx.write_manifest_record(data, event, content_record_id, concurrent)
     tx.add(event, data, meta)
     return event

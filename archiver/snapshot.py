@@ -12,12 +12,19 @@ in the snapshot and reported precisely.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .fsutil import HELD_EXCLUSIVE, ArchiveLock
-from .layout import Layout
-from .logcheck import record_files
-from .tlog import Log
+from .layout import KEYS, LOG, STORE, TIMESTAMPS, TSA, events_prefix, warc_names
+from .logcheck import record_keys
+from .logview import LogView
+from .storage import Store, children
+
+if TYPE_CHECKING:
+    from .archive import Archive
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +41,9 @@ class Snapshot:
 
 
 def take_snapshot(
-    layout: Layout, documents: list[str] | None = None, wait_seconds: float = 600.0
+    archive: Archive, documents: list[str] | None = None, wait_seconds: float = 600.0
 ) -> Snapshot:
-    """Note the archive's state under a shared lock (waiting for a running write command).
+    """Note the archive's state under its readers' lock (waiting for a running write command).
 
     With ``documents``, only their record files (and the keys) are noted: a
     single document is checked without listing the whole archive.
@@ -44,28 +51,55 @@ def take_snapshot(
     Raises:
         ArchiveLocked: a writer held the archive longer than ``wait_seconds``.
     """
-    if layout.lock.exists() and layout.lock.resolve() not in HELD_EXCLUSIVE:
-        with ArchiveLock(layout.lock, wait_seconds, shared=True):
-            return _note(layout, documents)
-    return _note(layout, documents)  # no writer ever ran here (e.g. a read-only copy)
+    with archive.reading(wait_seconds) as in_flight:
+        return note(archive.store, archive.log_view(), documents, in_flight)
 
 
-def _records(layout: Layout, documents: list[str] | None) -> frozenset[str]:
+@contextlib.contextmanager
+def local_reading(archive: Archive, wait_seconds: float) -> Iterator[frozenset[str]]:
+    """A local archive's readers' lock: the lock file, shared. Yields the WARC files that
+    a running command is writing (none here: the lock waits for it to finish)."""
+    lock = archive.layout.lock
+    if lock.exists() and lock.resolve() not in HELD_EXCLUSIVE:
+        with ArchiveLock(lock, wait_seconds, shared=True):
+            yield frozenset()
+    else:
+        yield frozenset()  # no writer ever ran here (e.g. a read-only copy)
+
+
+def _records(store: Store, documents: list[str] | None) -> frozenset[str]:
     if documents is None:
-        return frozenset(layout.relative(p) for p in record_files(layout))
-    found = [p for p in layout.keys.glob("*.json")] if layout.keys.is_dir() else []
-    found += (layout.manifests / "tsa").glob("*.pem")
+        return frozenset(record_keys(store))
+    found = [e.key for e in children(store, KEYS, ".json")]
+    found += [e.key for e in children(store, TSA, ".pem")]
     for doc in documents:
-        found += (layout.events / doc[:2]).glob(f"{doc}-*.json")
-        found += (layout.manifests / "timestamps" / doc[:2]).glob(f"{doc}-*.tsr")
-    return frozenset(layout.relative(p) for p in found)
+        found += [e.key for e in store.list(events_prefix(doc)) if e.key.endswith(".json")]
+        found += [e.key for e in store.list(f"{TIMESTAMPS}{doc[:2]}/{doc}-") if e.key.endswith(".tsr")]
+    return frozenset(found)
 
 
-def _note(layout: Layout, documents: list[str] | None) -> Snapshot:
-    log = Log(layout.log)
+def note(
+    store: Store, log: LogView, documents: list[str] | None, in_flight: frozenset[str] = frozenset()
+) -> Snapshot:
+    """What exists now; ``in_flight``: WARC files of commands still running, left out."""
+    checkpoints = tuple(log.checkpoint_names())
     return Snapshot(
-        records=_records(layout, documents),
-        warc_sizes={p.name: p.stat().st_size for p in layout.warc_files()},
-        log_size=log.size,
-        checkpoints=tuple(p.name for p in log.checkpoint_files()),
+        records=_records(store, documents),
+        warc_sizes=warc_sizes(store, in_flight),
+        log_size=_log_size(store, log),
+        checkpoints=checkpoints,
     )
+
+
+def warc_sizes(store: Store, in_flight: frozenset[str] = frozenset()) -> dict[str, int]:
+    """The WARC files (not links), in rotation order, with their sizes."""
+    warcs = {e.name: e.size for e in children(store, STORE) if not e.link}
+    return {n: warcs[n] for n in warc_names(list(warcs)) if n not in in_flight}
+
+
+def _log_size(store: Store, log: LogView) -> int:
+    if log.segmented:
+        segments = log.segment_names()
+        return int(segments[-1]) if segments else 0
+    # format 1: the leaf level's node file (32 bytes a leaf), appended before the entries
+    return (store.size(LOG + "level-00") or 0) // 32

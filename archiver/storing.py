@@ -171,7 +171,7 @@ def _existing_record(tx: WriteTransaction, row: Any) -> dict[str, Any]:
         "date": row.time,
     }
     try:
-        manifest = load_strict((tx.layout.root / row.path).read_bytes())
+        manifest = load_strict(tx.archive.store.read(row.path))
         if manifest["content"].get("redactable") and manifest["storage"].get("seed"):
             out["redactable"] = manifest["content"]["redactable"]
             out["seed"] = manifest["storage"]["seed"]

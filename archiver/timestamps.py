@@ -37,15 +37,14 @@ from urllib.parse import urlsplit
 from cryptography import x509
 
 from .errors import InvalidInput
-from .layout import Layout
+from .layout import CHECKPOINTS, EVENTS, TIMESTAMPS, TSA, Layout
 from .problems import Problem, ProblemCode
+from .storage import Store, children
 
 if TYPE_CHECKING:
     from .archive import Archive
     from .keystore import SigningKey
 
-TSA_DIR = "tsa"
-TOKENS_DIR = "timestamps"
 CLOCK_SKEW = timedelta(minutes=5)
 MAX_TOKEN = 1 << 16
 MAX_CERT = 1 << 16
@@ -59,25 +58,30 @@ class Stamp:
     der: bytes
 
 
+def token_key(subject: str) -> str:
+    """Where the token over a manifest or a checkpoint (keys) lives."""
+    if subject.startswith(EVENTS):
+        shard, name = subject[len(EVENTS) :].split("/", 1)
+        return f"{TIMESTAMPS}{shard}/{name.removesuffix('.json')}.tsr"
+    if subject.startswith(CHECKPOINTS):
+        return f"{TIMESTAMPS}checkpoints/{subject[len(CHECKPOINTS) :]}.tsr"
+    raise ValueError(f"no time-stamp token for {subject}")
+
+
 def token_path(layout: Layout, subject: Path) -> Path:
-    """Where the token over a manifest file or a checkpoint file lives."""
-    rel = subject.relative_to(layout.manifests)
-    if rel.parts[0] == "events":
-        return layout.manifests / TOKENS_DIR / rel.parts[1] / (subject.stem + ".tsr")
-    if rel.parts[:2] == ("log", "checkpoints"):
-        return layout.manifests / TOKENS_DIR / "checkpoints" / (subject.name + ".tsr")
-    raise ValueError(f"no time-stamp token for {rel}")
+    """``token_key`` for a local archive's files."""
+    return layout.root / token_key(layout.relative(subject))
 
 
-def subject_of(layout: Layout, token: Path) -> Path | None:
-    """The record a token file claims to cover (None: a misplaced file)."""
-    rel = token.relative_to(layout.manifests / TOKENS_DIR)
-    if len(rel.parts) != 2 or not rel.name.endswith(".tsr"):
+def subject_of(token: str) -> str | None:
+    """The record (key) a token file claims to cover (None: a misplaced file)."""
+    parts = token[len(TIMESTAMPS) :].split("/")
+    if not token.startswith(TIMESTAMPS) or len(parts) != 2 or not parts[1].endswith(".tsr"):
         return None
-    stem = rel.name[: -len(".tsr")]
-    if rel.parts[0] == "checkpoints":
-        return layout.log / "checkpoints" / stem
-    return layout.events / rel.parts[0] / (stem + ".json")
+    stem = parts[1][: -len(".tsr")]
+    if parts[0] == "checkpoints":
+        return CHECKPOINTS + stem
+    return f"{EVENTS}{parts[0]}/{stem}.json"
 
 
 def load_certificates(paths: list[Path]) -> list[x509.Certificate]:
@@ -100,26 +104,24 @@ def load_certificates(paths: list[Path]) -> list[x509.Certificate]:
     return out
 
 
-def trusted_certificates(layout: Layout, only: frozenset[str] | None = None) -> list[x509.Certificate]:
+def trusted_certificates(store: Store, only: frozenset[str] | None = None) -> list[x509.Certificate]:
     """The TSA certificates the archive trusts (``only``: a reader's snapshot of record files)."""
-    d = layout.manifests / TSA_DIR
-    if not d.is_dir():
-        return []
-    paths = [p for p in sorted(d.glob("*.pem")) if only is None or layout.relative(p) in only]
     out: list[x509.Certificate] = []
-    for p in paths:
+    for e in children(store, TSA, ".pem"):
+        if only is not None and e.key not in only:
+            continue
         try:
-            out += x509.load_pem_x509_certificates(p.read_bytes()[:MAX_CERT])
+            out += x509.load_pem_x509_certificates(store.read(e.key, MAX_CERT))
         except (OSError, ValueError):
             continue  # reported by check_tokens
     return out
 
 
-def certificate_file(layout: Layout, cert: x509.Certificate) -> Path:
+def certificate_key(cert: x509.Certificate) -> str:
     """Where a trusted certificate is kept: named by the SHA-256 of its DER."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    return layout.manifests / TSA_DIR / f"{hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()}.pem"
+    return f"{TSA}{hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()}.pem"
 
 
 def request_token(url: str, data: bytes, roots: list[x509.Certificate], timeout: float = 30.0) -> bytes:
@@ -213,7 +215,7 @@ def check_token(
 
 
 def check_tokens(
-    layout: Layout,
+    store: Store,
     records: frozenset[str] | None,
     roots: list[x509.Certificate],
     claimed_time: dict[str, datetime],
@@ -222,33 +224,27 @@ def check_tokens(
     """Every token in the archive (or of ``documents``) checked: (``time-invalid`` findings, count)."""
     problems: list[Problem] = []
     checked = 0
-    base = layout.manifests / TOKENS_DIR
-    if not base.is_dir():
+    tokens = [e for e in store.list(TIMESTAMPS) if e.key.endswith(".tsr")]
+    if not tokens:
         return problems, 0
-    tsa_dir = layout.manifests / TSA_DIR
-    if tsa_dir.is_dir():
-        for p in sorted(tsa_dir.iterdir()):
-            if records is not None and layout.relative(p) not in records:
-                continue
-            try:
-                x509.load_pem_x509_certificates(p.read_bytes()[:MAX_CERT])
-            except (OSError, ValueError):
-                problems.append(
-                    Problem(
-                        code=ProblemCode.SCHEMA_INVALID,
-                        message="not a PEM certificate",
-                        file=layout.relative(p),
-                    )
-                )
-    for token in sorted(base.rglob("*.tsr")):
-        rel = layout.relative(token)
+    for e in children(store, TSA):
+        if records is not None and e.key not in records:
+            continue
+        try:
+            x509.load_pem_x509_certificates(store.read(e.key, MAX_CERT))
+        except (OSError, ValueError):
+            problems.append(
+                Problem(code=ProblemCode.SCHEMA_INVALID, message="not a PEM certificate", file=e.key)
+            )
+    for token in tokens:
+        rel = token.key
         if records is not None and rel not in records:
             continue
         if documents is not None and not any(token.name.startswith(d) for d in documents):
             continue
-        subject = subject_of(layout, token)
-        doc = token.name[:32] if subject is not None and subject.suffix == ".json" else None
-        if subject is None or not subject.is_file():
+        subject = subject_of(rel)
+        doc = token.name[:32] if subject is not None and subject.endswith(".json") else None
+        if subject is None or store.size(subject) is None:
             problems.append(
                 Problem(
                     code=ProblemCode.TIME_INVALID,
@@ -259,15 +255,15 @@ def check_tokens(
             )
             continue
         try:
-            der = token.read_bytes()[: MAX_TOKEN + 1]
-            data = subject.read_bytes()
+            der = store.read(rel, MAX_TOKEN + 1)
+            data = store.read(subject)
         except OSError as e:
             problems.append(
                 Problem(code=ProblemCode.TIME_INVALID, message=f"unreadable: {e.strerror}", file=rel)
             )
             continue
         checked += 1
-        _, why = check_token(der, data, roots, claimed_time.get(layout.relative(subject)))
+        _, why = check_token(der, data, roots, claimed_time.get(subject))
         if why is not None:
             seq = int(token.name[33:-4]) if doc is not None and token.name[33:-4].isdigit() else None
             problems.append(
@@ -284,10 +280,10 @@ def write_token(path: Path, der: bytes) -> None:
     write_new(path, der)
 
 
-def trust_tsa(archive: Archive, cert_file: Path, signer: SigningKey) -> list[Path]:
+def trust_tsa(archive: Archive, cert_file: Path, signer: SigningKey) -> list[str]:
     """Trust the TSA certificate(s) in a PEM file: kept under ``manifests/tsa/`` and logged.
 
-    Returns the files written (a certificate trusted already is skipped).
+    Returns the keys of the files written (a certificate trusted already is skipped).
 
     Raises:
         InvalidInput: not a PEM certificate.
@@ -295,46 +291,36 @@ def trust_tsa(archive: Archive, cert_file: Path, signer: SigningKey) -> list[Pat
     """
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from .fsutil import fsync_dir
-
     certs = load_certificates([cert_file])
-    written: list[Path] = []
-    with archive.writer_lock():
+    with archive.recording() as batch:
         for cert in certs:
-            path = certificate_file(archive.layout, cert)
-            if path.exists():
+            key = certificate_key(cert)
+            if archive.store.size(key) is not None or key in dict(batch.records):
                 continue
-            path.parent.mkdir(exist_ok=True)
-            write_token(path, cert.public_bytes(Encoding.PEM))
-            written.append(path)
-        if written:
-            fsync_dir(written[0].parent)
-            fsync_dir(archive.layout.manifests)
-            archive.append_to_log(written, signer)
-    return written
+            batch.add(key, cert.public_bytes(Encoding.PEM))
+        batch.signer = signer
+    return [k for k, _ in batch.records]
 
 
-def stamp_checkpoint(archive: Archive, url: str, signer: SigningKey) -> Path:
+def stamp_checkpoint(archive: Archive, url: str, signer: SigningKey) -> str:
     """Obtain a token over the latest checkpoint, keep it (logged: a new checkpoint follows).
+
+    Returns the token's key.
 
     Raises:
         InvalidInput: no checkpoint yet, or the TSA failed (nothing written).
         StoreError: writing failed.
     """
-    from .fsutil import fsync_dir
-    from .tlog import Log
-
-    with archive.writer_lock():
-        files = Log(archive.layout.log).checkpoint_files()
-        if not files:
+    with archive.recording() as batch:
+        log = archive.log_view()
+        names = log.checkpoint_names()
+        if not names:
             raise InvalidInput("this archive has no checkpoint yet: ingest something first")
-        latest = files[-1]
-        der = request_token(url, latest.read_bytes(), trusted_certificates(archive.layout))
-        path = token_path(archive.layout, latest)
-        if path.exists():
-            return path  # this checkpoint carries a token already
-        write_token(path, der)
-        fsync_dir(path.parent)
-        fsync_dir(path.parent.parent)
-        archive.append_to_log([path], signer)
-    return path
+        subject = CHECKPOINTS + names[-1]
+        key = token_key(subject)
+        if archive.store.size(key) is not None:
+            return key  # this checkpoint carries a token already
+        der = request_token(url, log.checkpoint(names[-1]), trusted_certificates(archive.store))
+        batch.add(key, der)
+        batch.signer = signer
+    return key

@@ -258,18 +258,12 @@ class Log:
         Raises:
             ValueError: a malformed line.
         """
+        from .logview import parse_entries
+
         if not self.entries_path.exists():
             return []
-        out: list[tuple[bytes, str]] = []
-        with open(self.entries_path, encoding="utf-8", errors="strict") as f:
-            for n, line in enumerate(f, 1):
-                if limit is not None and n > limit:
-                    break
-                m = ENTRY_LINE.match(line.rstrip("\n"))
-                if m is None or ".." in line:
-                    raise ValueError(f"line {n} of the log is malformed")
-                out.append((bytes.fromhex(m.group(1)), m.group(2)))
-        return out
+        out = parse_entries(self.entries_path.read_bytes())
+        return out if limit is None else out[:limit]
 
     def truncate(self, size: int) -> None:
         """Cut the log back to ``size`` leaves (rolling back a failed or interrupted command).

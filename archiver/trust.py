@@ -19,16 +19,16 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .canonical import JSONFormatError, load_strict
-from .layout import Layout
+from .layout import KEYS
 from .problems import Problem, ProblemCode
 from .schema import schema_errors
 from .signing import key_id_of, signature_valid, signed_payload
+from .storage import Store, children, read_limited
 from .timeutil import parse_time
 
 MAX_KEY_FILE = 64 * 1024
@@ -63,7 +63,7 @@ class TrustSet:
     keys: dict[str, TrustedKey] = field(default_factory=dict)
     revocations: dict[str, Revocation] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
 
     def revoked_at(self, key_id: str) -> datetime | None:
         """When the key was revoked, or None."""
@@ -108,33 +108,26 @@ class TrustSet:
         return out
 
 
-def _read_json(path: Path) -> tuple[Any, str | None]:
-    try:
-        if path.is_symlink():
-            return None, "is a symbolic link"
-        raw = path.read_bytes()
-    except OSError as e:
-        return None, f"unreadable: {e.strerror}"
-    if len(raw) > MAX_KEY_FILE:
-        return None, "larger than any key file"
+def _read_json(store: Store, key: str) -> tuple[Any, str | None]:
+    raw, why = read_limited(store, key, MAX_KEY_FILE)
+    if raw is None:
+        return None, why
     try:
         return load_strict(raw), None
     except JSONFormatError as e:
         return None, str(e)
 
 
-def load_trust(layout: Layout, archive_id: str, only: frozenset[str] | None = None) -> TrustSet:
+def load_trust(store: Store, archive_id: str, only: frozenset[str] | None = None) -> TrustSet:
     """Load ``keys/`` (invariants 1 and 2 in the module docstring); ``only``: a reader's snapshot."""
     ts = TrustSet()
-    if not layout.keys.is_dir():
-        return ts
-    key_files = sorted(p for p in layout.keys.glob("*.json") if only is None or layout.relative(p) in only)
+    key_files = [e for e in children(store, KEYS, ".json") if only is None or e.key in only]
     rev_docs: list[tuple[dict[str, Any], str]] = []
-    for path in key_files:
-        rel = layout.relative(path)
-        ts.files.append(path)
-        doc, err = _read_json(path)
-        is_rev = path.name.endswith(".revocation.json")
+    for entry in key_files:
+        rel = entry.key
+        ts.files.append(rel)
+        doc, err = _read_json(store, rel)
+        is_rev = entry.name.endswith(".revocation.json")
         if err is None:
             errors = schema_errors("revocation" if is_rev else "key", doc)
             if errors:
@@ -152,7 +145,7 @@ def load_trust(layout: Layout, archive_id: str, only: frozenset[str] | None = No
             )
             continue
         expected_name = f"{doc['key_id']}.revocation.json" if is_rev else f"{doc['key_id']}.json"
-        if path.name != expected_name:
+        if entry.name != expected_name:
             ts.problems.append(
                 Problem(
                     code=ProblemCode.SCHEMA_INVALID,

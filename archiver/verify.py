@@ -46,13 +46,14 @@ from .custody import replay
 from .diffs import diff_counts
 from .errors import CorruptArchive, DocumentNotFound, InvalidInput
 from .exportcopy import load_export_info
-from .index import Index, Row, row_of
-from .layout import EVENT_NAME, Layout
+from .index import Row, row_of
+from .layout import EVENT_NAME, EVENTS, STORE, events_prefix, warc_key
 from .logcheck import check_log
 from .manifest import ACTION_ROLES, Event, ManifestError
 from .problems import Counts, Problem, ProblemCode, Report
 from .redaction import MAX_REDACT_TEXT, check_proof, decode
 from .snapshot import Snapshot, take_snapshot
+from .storage import Store
 from .timeutil import format_time
 from .trust import load_trust
 from .warcscan import RecordInfo, TextCheck, read_block, read_payload, read_record, scan_range, split_points
@@ -75,8 +76,8 @@ class _Verifier:
     ) -> None:
         self.archive = archive
         self.kept_checkpoint = checkpoint
-        self.snap: Snapshot = take_snapshot(archive.layout, documents)
-        self.layout: Layout = archive.layout
+        self.snap: Snapshot = take_snapshot(archive, documents)
+        self.store: Store = archive.store
         self.documents = documents
         self.full = documents is None
         self.problems: list[Problem] = []
@@ -104,28 +105,30 @@ class _Verifier:
     def load_events(self) -> dict[str, list[Event]]:
         by_doc: dict[str, list[Event]] = defaultdict(list)
         if self.documents is None:
-            paths = self.layout.event_files()
+            entries = self.store.list(EVENTS)
         else:  # only these documents' files: no need to list the whole archive
-            paths = sorted(p for d in self.documents for p in (self.layout.events / d[:2]).glob(f"{d}-*"))
-        for path in paths:
-            if not self.snap.has_record(self.layout.relative(path)) and EVENT_NAME.match(path.name):
+            entries = sorted(
+                (e for d in self.documents for e in self.store.list(events_prefix(d))), key=lambda e: e.key
+            )
+        for entry in entries:
+            rel, name = entry.key, entry.name
+            if not self.snap.has_record(rel) and EVENT_NAME.match(name):
                 continue  # written after this reader's snapshot
-            rel = self.layout.relative(path)
-            m = EVENT_NAME.match(path.name)
+            m = EVENT_NAME.match(name)
             doc_hint = m.group(1) if m else None
             seq_hint = int(m.group(2)) if m else None
             if self.documents is not None and doc_hint not in self.documents:
                 continue
-            if m is None or path.parent.name != path.name[:2] or path.parent.parent != self.layout.events:
-                if not path.name.startswith("."):  # dot files: an interrupted atomic write
+            if m is None or rel != f"{EVENTS}{name[:2]}/{name}":
+                if not name.startswith("."):  # dot files: an interrupted atomic write
                     self.add(ProblemCode.SCHEMA_INVALID, "unexpected file in manifests/events/", file=rel)
                 continue
             where: dict[str, Any] = {"document": doc_hint, "event": seq_hint, "file": rel}
-            if path.is_symlink():
+            if entry.link:
                 self.add(ProblemCode.SCHEMA_INVALID, "manifest is a symbolic link", **where)
                 continue
             try:
-                data = path.read_bytes()
+                data = self.store.read(rel)
                 event = Event.parse(data, rel)
             except OSError as e:
                 self.add(ProblemCode.RECORD_MISSING, f"manifest unreadable: {e.strerror}", **where)
@@ -218,12 +221,14 @@ class _Verifier:
     def record(self, pos: Pos) -> RecordInfo | None:
         """The record at a position: from the full scan, or read now (documents scope)."""
         if pos not in self.records:
-            path = self.layout.store / pos[0]
-            if path.is_symlink() or not path.is_file() or pos[1] >= self.snap.warc_sizes.get(pos[0], 0):
+            if pos[1] >= self.snap.warc_sizes.get(pos[0], 0):
                 return None
-            with open(path, "rb") as f:
-                self.records[pos] = read_record(f, pos[1], text=self.texts.get(pos))[0]
-                self.count(self.records[pos])
+            try:
+                with self.store.open(warc_key(pos[0])) as f:
+                    self.records[pos] = read_record(f, pos[1], text=self.texts.get(pos))[0]
+            except OSError as e:
+                self.records[pos] = RecordInfo(error=f"unreadable: {e.strerror or e}")
+            self.count(self.records[pos])
         return self.records[pos]
 
     def count(self, info: RecordInfo) -> None:
@@ -237,18 +242,16 @@ class _Verifier:
         from .prehash import worker_pool
 
         jobs = []
-        for path in self.layout.warc_files():
-            if path.name not in self.snap.warc_sizes:
-                continue
-            size = self.snap.warc_sizes[path.name]
-            texts = {off: t for (name, off), t in self.texts.items() if name == path.name}
-            known = expected.get(path.name, [])
+        for warc in self.snap.warc_sizes:
+            size = self.snap.warc_sizes[warc]
+            texts = {off: t for (name, off), t in self.texts.items() if name == warc}
+            known = expected.get(warc, [])
             threshold = int(os.environ.get("ARCHIVER_PARALLEL_BYTES", PARALLEL_BYTES))
             cuts = split_points(known, size, PARTS) if size >= threshold else []
             bounds = [0, *cuts, size]
             for a, b in itertools.pairwise(bounds):
                 part = {o: t for o, t in texts.items() if a <= o < b}
-                jobs.append((path, known, part, a, b))
+                jobs.append((self.store, warc_key(warc), known, part, a, b))
         results: list[list[tuple[int, RecordInfo]]] = [[] for _ in jobs]
         with worker_pool(len(jobs) // 2) as pool:
             # odd parts to the workers, even parts read here meanwhile
@@ -258,16 +261,17 @@ class _Verifier:
                     results[i] = scan_range(*job)
             for i, f in futures.items():
                 results[i] = f.result()
-        for (path, *_), found in zip(jobs, results, strict=True):
+        for (_, key, *_), found in zip(jobs, results, strict=True):
+            name = key.removeprefix(STORE)
             for offset, info in found:
-                self.records[(path.name, offset)] = info
+                self.records[(name, offset)] = info
                 self.count(info)
                 if (
                     info.error is None
                     and info.record_type == "metadata"
                     and (info.content_type == MANIFEST_CONTENT_TYPE)
                 ):
-                    self.manifest_at.setdefault("sha256:" + info.sha256.hex(), (path.name, offset))
+                    self.manifest_at.setdefault("sha256:" + info.sha256.hex(), (name, offset))
 
     def fetch(self, e: Event, pos: Pos, what: str, record_id: str) -> RecordInfo | None:
         """A record a manifest names, with the checks common to all of them."""
@@ -276,7 +280,7 @@ class _Verifier:
             "event": e.sequence,
             "file": f"store/{pos[0]}@{pos[1]}",
         }
-        if not (self.layout.store / pos[0]).is_file():
+        if pos[0] not in self.snap.warc_sizes:
             self.add(ProblemCode.RECORD_MISSING, f"WARC file {pos[0]} is missing", **where)
             return None
         info = self.record(pos)
@@ -471,7 +475,7 @@ class _Verifier:
         if not self.manifest_at:  # the hint failed: look everywhere once
             from .warcscan import manifest_positions
 
-            self.manifest_at = manifest_positions(self.layout.warc_files())
+            self.manifest_at = manifest_positions(self.store, list(self.snap.warc_sizes))
         pos = self.manifest_at.get(e.digest)
         if pos is not None:
             self.record(pos)
@@ -512,7 +516,7 @@ class _Verifier:
             seed = None
             if c.get("redactable") and "seed" in e.storage:
                 sref = e.storage["seed"]
-                raw = read_block(self.layout.store / str(sref["warc_file"]), int(sref["offset"]), 64)
+                raw = read_block(self.store, warc_key(str(sref["warc_file"])), int(sref["offset"]), 64)
                 seed = raw if raw is not None and len(raw) == 32 else None
             pos = _pos(e.content_ref)
             if pos not in self.texts or seed is not None:
@@ -551,7 +555,7 @@ class _Verifier:
             info = self.record(pos)
             if info is None or info.content_type == WITHHELD_CONTENT_TYPE:
                 return None  # withheld from this export: nothing to read
-        return read_payload(self.layout.store / str(ref["warc_file"]), int(ref["offset"]), MAX_REDACT_TEXT)
+        return read_payload(self.store, warc_key(str(ref["warc_file"])), int(ref["offset"]), MAX_REDACT_TEXT)
 
     def check_diff(self, e: Event) -> None:
         diff = e.raw["diff"]
@@ -577,20 +581,20 @@ class _Verifier:
         expected: dict[tuple[str, int], Row] = {}
         for e in events:
             expected[(e.document_id, e.sequence)] = row_of(e, self.meta_of.get(e.digest))
-        if not self.layout.index.exists():
+        try:
+            idx = self.archive.reading_index()
+        except CorruptArchive as err:
+            self.add(ProblemCode.INDEX_STALE, str(err), file=self.archive.index_name)
+            return
+        if idx is None:
             # The index is derived and never authoritative: a copy or an export may come
             # without one, and the next writer rebuilds it. Nothing to compare.
-            return
-        try:
-            idx = Index.open(self.layout.index)
-        except CorruptArchive as err:
-            self.add(ProblemCode.INDEX_STALE, str(err), file="store/index.sqlite")
             return
         try:
             rows = idx.all_rows() if self.documents is None else idx.rows_of(self.documents)
             actual = {(r[0], r[1]): r for r in rows}
         except CorruptArchive as err:
-            self.add(ProblemCode.INDEX_STALE, str(err), file="store/index.sqlite")
+            self.add(ProblemCode.INDEX_STALE, str(err), file=self.archive.index_name)
             return
         finally:
             idx.close()
@@ -599,9 +603,7 @@ class _Verifier:
         # rows of events written after the snapshot are not this reader's business;
         # rows whose manifest does not exist at all are stale
         actual = {
-            k: r
-            for k, r in actual.items()
-            if self.snap.has_record(r[4]) or not (self.layout.root / r[4]).exists()
+            k: r for k, r in actual.items() if self.snap.has_record(r[4]) or self.store.size(r[4]) is None
         }
         differ = 0
         for key in expected.keys() | actual.keys():
@@ -612,7 +614,7 @@ class _Verifier:
             self.add(
                 ProblemCode.INDEX_STALE,
                 f"index disagrees with the manifests on {differ} event(s); run `archiver reindex`",
-                file="store/index.sqlite",
+                file=self.archive.index_name,
             )
 
     def load_hints(self) -> None:
@@ -620,7 +622,9 @@ class _Verifier:
         if self.full:
             return
         with contextlib.suppress(CorruptArchive):
-            idx = Index.open(self.layout.index)
+            idx = self.archive.reading_index()
+            if idx is None:
+                return
             try:
                 for doc in self.documents or []:
                     for row in idx.events_of(doc):
@@ -631,7 +635,7 @@ class _Verifier:
 
     # -- all --------------------------------------------------------------------------------------
     def run(self) -> Report:
-        self.trust = load_trust(self.layout, self.archive.archive_id, self.snap.records)
+        self.trust = load_trust(self.store, self.archive.archive_id, self.snap.records)
         self.problems.extend(self.trust.problems)
         self.counts.keys = len(self.trust.keys)
         by_doc = self.load_events()
@@ -678,12 +682,13 @@ class _Verifier:
             from .audit import check_audit_records
 
             self.problems.extend(
-                check_audit_records(self.layout, self.archive.archive_id, self.trust, self.snap.records)
+                check_audit_records(self.store, self.archive.archive_id, self.trust, self.snap.records)
             )
         if self.full or self.kept_checkpoint is not None:
             # step 8: the log (a documents-scope run checks only a kept checkpoint, via the whole log)
             found, _ = check_log(
-                self.layout,
+                self.store,
+                self.archive.log_view(),
                 self.archive.archive_id,
                 self.trust,
                 self.kept_checkpoint,
@@ -705,7 +710,7 @@ class _Verifier:
 
     def load_export(self, chains: dict[str, list[Event]]) -> None:
         """An exported copy says so in ``manifests/export.json``: what it withheld, and its scope."""
-        self.export = load_export_info(self.layout.root)
+        self.export = load_export_info(self.store)
         self.withheld: set[Pos] = set()
         self.may_withhold: set[Pos] = set(sealed_refs(chains.values())) if self.export is not None else set()
         self.partial: frozenset[str] | None = None
@@ -731,9 +736,9 @@ class _Verifier:
 
         roots = self.tsa_roots
         if roots is None:
-            roots = trusted_certificates(self.layout, self.snap.records)
+            roots = trusted_certificates(self.store, self.snap.records)
         found, self.counts.timestamps = check_tokens(
-            self.layout,
+            self.store,
             self.snap.records,
             roots,
             {e.path: e.time for e in events},
@@ -800,7 +805,7 @@ def verify(
         DocumentNotFound: a document id matches nothing or is ambiguous.
         InvalidInput: ``checkpoint`` is not a checkpoint of this archive.
     """
-    ids = None if documents is None else [resolve_by_files(archive.layout, d) for d in documents]
+    ids = None if documents is None else [resolve_by_files(archive.store, d) for d in documents]
     v = _Verifier(archive, ids, checkpoint)
     v.progress = progress
     if tsa_certs:
@@ -810,7 +815,7 @@ def verify(
     return v.run()
 
 
-def resolve_by_files(layout: Layout, prefix: str) -> str:
+def resolve_by_files(store: Store, prefix: str) -> str:
     """Resolve a document id prefix from the manifest file names (not the index).
 
     Raises:
@@ -820,13 +825,11 @@ def resolve_by_files(layout: Layout, prefix: str) -> str:
     if not p or len(p) > 32 or any(ch not in "0123456789abcdef" for ch in p):
         raise InvalidInput(f"{prefix[:40]!r} is not a document id (hex digits)")
     found: set[str] = set()
-    shards = [layout.events / p[:2]] if len(p) >= 2 else sorted(layout.events.glob(f"{p}*"))
-    for shard in shards:
-        with contextlib.suppress(OSError):
-            for path in Path(shard).iterdir():
-                m = EVENT_NAME.match(path.name)
-                if m and m.group(1).startswith(p):
-                    found.add(m.group(1))
+    prefix_key = f"{EVENTS}{p[:2]}/{p}" if len(p) >= 2 else f"{EVENTS}{p}"
+    for entry in store.list(prefix_key):
+        m = EVENT_NAME.match(entry.name)
+        if m and m.group(1).startswith(p):
+            found.add(m.group(1))
     if not found:
         raise DocumentNotFound(f"no document {prefix!r} in this archive; see `archiver list`")
     if len(found) > 1:

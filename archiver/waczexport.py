@@ -249,7 +249,7 @@ def sign_digest(
 
         from .timestamps import request_token, trusted_certificates
 
-        roots = trusted_certificates(archive.layout)
+        roots = trusted_certificates(archive.store)
         signed["timeSignature"] = base64.b64encode(request_token(tsa, signature, roots)).decode("ascii")
         signed["timestampCert"] = "\n".join(c.public_bytes(Encoding.PEM).decode("ascii") for c in roots)
     return signed

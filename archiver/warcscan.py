@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 from .httpblock import MAX_HEAD, HeadTooLarge, PayloadSplitter, is_http_record, payload_chunks
+from .layout import warc_key
 from .redaction import TokenTreeBuilder
+from .storage import Store
 from .textdigest import TextDigester
 from .warcread import RecordReader, WarcFormatError, next_member_offset
 
@@ -114,7 +115,8 @@ def read_record(
 
 
 def scan_file(
-    path: Path,
+    store: Store,
+    key: str,
     resync: list[int] | None = None,
     texts: dict[int, TextCheck] | None = None,
     limit: int | None = None,
@@ -128,7 +130,7 @@ def scan_file(
     """
     known = sorted(resync or [])
     texts = texts or {}
-    with open(path, "rb") as f:
+    with store.open(key) as f:
         size = f.seek(0, 2)
         if limit is not None:
             size = min(size, limit)  # a reader's snapshot: bytes appended later are not its business
@@ -153,10 +155,10 @@ def scan_file(
 
 
 def scan_range(
-    path: Path, resync: list[int], texts: dict[int, TextCheck], start: int, limit: int
+    store: Store, key: str, resync: list[int], texts: dict[int, TextCheck], start: int, limit: int
 ) -> list[tuple[int, RecordInfo]]:
     """``scan_file`` of one byte range, as a list (for a worker process)."""
-    return list(scan_file(path, resync, texts, limit, start))
+    return list(scan_file(store, key, resync, texts, limit, start))
 
 
 def split_points(known: list[int], size: int, parts: int) -> list[int]:
@@ -171,7 +173,7 @@ def split_points(known: list[int], size: int, parts: int) -> list[int]:
     return cuts
 
 
-def manifest_positions(store_files: list[Path]) -> dict[str, tuple[str, int]]:
+def manifest_positions(store: Store, names: list[str]) -> dict[str, tuple[str, int]]:
     """Where each signed manifest sits as a WARC metadata record: manifest id -> (file, offset).
 
     The first copy found wins; damaged records are skipped (``verify`` reports them).
@@ -179,21 +181,21 @@ def manifest_positions(store_files: list[Path]) -> dict[str, tuple[str, int]]:
     from .warcstore import MANIFEST_CONTENT_TYPE
 
     found: dict[str, tuple[str, int]] = {}
-    for path in store_files:
-        for offset, info in scan_file(path):
+    for name in names:
+        for offset, info in scan_file(store, warc_key(name)):
             if (
                 info.error is None
                 and info.record_type == "metadata"
                 and (info.content_type == MANIFEST_CONTENT_TYPE)
             ):
-                found.setdefault("sha256:" + info.sha256.hex(), (path.name, offset))
+                found.setdefault("sha256:" + info.sha256.hex(), (name, offset))
     return found
 
 
-def read_block(path: Path, offset: int, limit: int) -> bytes | None:
+def read_block(store: Store, key: str, offset: int, limit: int) -> bytes | None:
     """The block of the record at ``offset`` if it is sound and at most ``limit`` bytes."""
     try:
-        with open(path, "rb") as f:
+        with store.open(key) as f:
             reader = RecordReader(f, offset)
             if reader.headers.content_length > limit:
                 return None
@@ -202,10 +204,10 @@ def read_block(path: Path, offset: int, limit: int) -> bytes | None:
         return None
 
 
-def read_payload(path: Path, offset: int, limit: int) -> bytes | None:
+def read_payload(store: Store, key: str, offset: int, limit: int) -> bytes | None:
     """A version's bytes: the block, or for an HTTP response the payload after its head."""
     try:
-        with open(path, "rb") as f:
+        with store.open(key) as f:
             reader = RecordReader(f, offset)
             if reader.headers.content_length > limit + MAX_HEAD:
                 return None

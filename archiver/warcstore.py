@@ -27,7 +27,7 @@ from warcio.warcwriter import WARCWriter
 from .__version__ import TOOL_NAME, __version__
 from .errors import StoreError
 from .fsutil import crashpoint, fsync_dir, io_error
-from .layout import Layout
+from .layout import Layout, warc_number
 
 COMPRESSION_LEVEL = 1
 CHUNK = 1 << 20
@@ -167,7 +167,7 @@ class WarcWriter:
             if size < self._rotation:
                 self._attach(path, new=False)
                 return
-            number = int(path.name[:6]) + 1
+            number = warc_number(path.name) + 1
         else:
             number = 0
         self._attach(self._layout.store / f"{number:06d}.warc.gz", new=True)
@@ -246,7 +246,7 @@ class WarcWriter:
             self._open_current()
         elif self._pos >= self._rotation:
             assert self._path is not None
-            number = int(self._path.name[:6]) + 1
+            number = warc_number(self._path.name) + 1
             self._attach(self._layout.store / f"{number:06d}.warc.gz", new=True)
 
     # -- records -------------------------------------------------------------

@@ -147,9 +147,10 @@ def replace_last_metadata_record(root: Path, manifest_file: Path) -> None:
 
 def last_record_offset(warc: Path) -> int:
     """Offset of the last record in a WARC file."""
+    from archiver.storage import LocalStore
     from archiver.warcscan import scan_file
 
-    return [off for off, _ in scan_file(warc)][-1]
+    return [off for off, _ in scan_file(LocalStore(warc.parent), warc.name)][-1]
 
 
 def random_arabic(seed: int, words: int) -> str:

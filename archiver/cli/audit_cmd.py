@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
+from ..archive import Archive
 from ..audit import run_audit
 from ..fsutil import atomic_write
 from . import cli
@@ -91,11 +96,29 @@ def audit_cmd(
             click.echo(f"{paint('PROBLEM', fg='red', bold=True)} {p}")
         if result.overdue:
             click.echo(f"{len(result.overdue)} document(s) overdue (not verified within {max_age:g} days)")
-        click.echo(f"recorded in {archive.layout.relative(result.path)}")
+        click.echo(f"recorded in {result.path}")
     if not result.ok and on_failure:
-        env = {**os.environ, "ARCHIVER_AUDIT_REPORT": str(report_file or result.path)}
-        done = subprocess.run(on_failure, shell=True, env=env, check=False)  # noqa: S602 - the operator's own hook
+        with _report_for_hook(archive, result.path, report_file, out) as hook_file:
+            env = {**os.environ, "ARCHIVER_AUDIT_REPORT": str(hook_file)}
+            done = subprocess.run(on_failure, shell=True, env=env, check=False)  # noqa: S602 - the operator's own hook
         if done.returncode != 0:
             # The finding (exit 1) matters more than the hook's own failure.
             click.echo(f"warning: the --on-failure command exited {done.returncode}", err=True)
     ctx.exit(0 if result.ok else 1)
+
+
+@contextlib.contextmanager
+def _report_for_hook(
+    archive: Archive, record_key: str, report_file: Path | None, out: dict[str, Any]
+) -> Iterator[Path]:
+    """A file for ``$ARCHIVER_AUDIT_REPORT``: the --report file, else the audit record itself
+    (a local archive's file), else (an S3 archive) a temporary copy of the report."""
+    local = archive.local_path(record_key)
+    given = report_file or local
+    if given is not None:
+        yield given
+        return
+    with tempfile.TemporaryDirectory(prefix="archiver-audit-") as tmp:
+        path = Path(tmp) / "audit.json"
+        path.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        yield path

@@ -33,7 +33,7 @@ def bagit_cmd(ctx: click.Context, dest: Path, documents: tuple[str, ...], as_jso
     from ..verify import resolve_by_files
 
     archive = open_archive(ctx)
-    docs = sorted({resolve_by_files(archive.layout, d) for d in documents}) if documents else None
+    docs = sorted({resolve_by_files(archive.store, d) for d in documents}) if documents else None
     result = export_bagit(archive, dest, docs)
     if as_json:
         echo_json(
@@ -73,7 +73,7 @@ def wacz_cmd(
     from .common import signing_key
 
     archive = open_archive(ctx)
-    docs = sorted({resolve_by_files(archive.layout, d) for d in documents}) if documents else None
+    docs = sorted({resolve_by_files(archive.store, d) for d in documents}) if documents else None
     key = signing_key(ctx, archive, role="archivist")
     result = export_wacz(archive, dest, key, docs, tsa_url)
     summary = {

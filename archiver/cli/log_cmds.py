@@ -43,8 +43,8 @@ def checkpoint_cmd(ctx: click.Context, tsa_url: str | None) -> None:
         from ..timestamps import stamp_checkpoint
         from .common import signing_key
 
-        path = stamp_checkpoint(archive, tsa_url, signing_key(ctx, archive, role="archivist"))
-        click.echo(f"time-stamp token: {archive.layout.relative(path)}", err=True)
+        key = stamp_checkpoint(archive, tsa_url, signing_key(ctx, archive, role="archivist"))
+        click.echo(f"time-stamp token: {key}", err=True)
     click.echo(latest_checkpoint(archive), nl=False)
 
 

@@ -32,8 +32,8 @@ def trust_cmd(ctx: click.Context, cert: Path) -> None:
 
     archive = open_archive(ctx)
     written = trust_tsa(archive, cert, signing_key(ctx, archive, role="archivist"))
-    for p in written:
-        click.echo(archive.layout.relative(p))
+    for key in written:
+        click.echo(key)
     if not written:
         click.echo("already trusted")
 
@@ -47,16 +47,16 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
     \b
     Example:  archiver tsa list
     """
-    from ..timestamps import certificate_file, trusted_certificates
+    from ..timestamps import certificate_key, trusted_certificates
 
     archive = open_archive(ctx)
     rows = [
         {
             "subject": c.subject.rfc4514_string(),
             "not_after": c.not_valid_after_utc.isoformat(),
-            "file": archive.layout.relative(certificate_file(archive.layout, c)),
+            "file": certificate_key(c),
         }
-        for c in trusted_certificates(archive.layout)
+        for c in trusted_certificates(archive.store)
     ]
     if as_json:
         echo_json(rows)

@@ -1,0 +1,212 @@
+"""Where an archive's files are: one small reading interface over two backends.
+
+Every reader (verify, audit, list/show/cat, reindex, the log, exports) sees an
+archive as a set of *keys*, relative POSIX paths such as
+``manifests/events/ab/ab…-000000.json`` or ``store/000000.warc.gz``, and asks a
+``Store`` for them. ``LocalStore`` (this module) maps keys to files below the
+archive's root; ``S3Store`` (``s3store.py``) to objects below a bucket prefix.
+Writing differs too much between the two to share an interface (appending and
+renaming files under a lock against writing objects once under Object Lock), so
+each backend has its own write path (``commit.py`` and ``s3commit.py``) and
+both produce the same keys with the same bytes.
+
+Keys come from data (a manifest names its WARC file), so every backend refuses
+keys that could leave the archive: absolute, ``..`` segments, backslashes, NUL.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+#: The largest record file any reader loads whole (manifests, keys, audits, notes).
+MAX_RECORD = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One listed file or object."""
+
+    key: str
+    size: int
+    link: bool = False  # a symbolic link (local files only): listed so it can be reported, never followed
+
+    @property
+    def name(self) -> str:
+        """The last path segment."""
+        return self.key.rsplit("/", 1)[-1]
+
+
+class NotRegular(OSError):
+    """The key names something other than a regular file (a symbolic link, a folder), or is unsafe."""
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it stays inside the archive.
+
+    Raises:
+        NotRegular: absolute, with ``..``, empty segments, a backslash or a NUL.
+    """
+    parts = key.split("/")
+    if (
+        not key
+        or key.startswith("/")
+        or "\\" in key
+        or "\x00" in key
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise NotRegular(f"unsafe key {key[:80]!r}")
+    return key
+
+
+def parent_of(key: str) -> str:
+    """The folder part of a key or prefix, with its trailing slash ('' at the top)."""
+    return key[: key.rfind("/") + 1]
+
+
+class Store(ABC):
+    """Reading an archive's files by key."""
+
+    #: where the archive is, for messages (a folder, or s3://bucket/prefix)
+    location: str
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[Entry]:
+        """Every file whose key starts with ``prefix`` (recursively), sorted by key."""
+
+    @abstractmethod
+    def read(self, key: str, limit: int | None = MAX_RECORD) -> bytes:
+        """The first ``limit`` bytes (all with None) of a file.
+
+        Raises:
+            FileNotFoundError: no such file.
+            NotRegular: a symbolic link, a folder, or an unsafe key.
+            OSError: it could not be read.
+        """
+
+    @abstractmethod
+    def open(self, key: str) -> BinaryIO:
+        """A seekable binary reader (for WARC files, which are never read whole).
+
+        Raises:
+            FileNotFoundError / NotRegular / OSError: as ``read``.
+        """
+
+    @abstractmethod
+    def size(self, key: str) -> int | None:
+        """The size of a regular file, or None if there is none (or it is a link)."""
+
+    def exists(self, key: str) -> bool:
+        """A regular file is there."""
+        return self.size(key) is not None
+
+
+class OverlayStore(Store):
+    """A store with some files added (not written): to check records exactly as a reader will
+    see them once written, before writing them."""
+
+    def __init__(self, base: Store, extra: dict[str, bytes]) -> None:
+        self.base = base
+        self.extra = extra
+        self.location = base.location
+
+    def list(self, prefix: str) -> list[Entry]:
+        out = {e.key: e for e in self.base.list(prefix)}
+        out.update({k: Entry(k, len(v)) for k, v in self.extra.items() if k.startswith(prefix)})
+        return [out[k] for k in sorted(out)]
+
+    def read(self, key: str, limit: int | None = MAX_RECORD) -> bytes:
+        if key in self.extra:
+            return self.extra[key][:limit]
+        return self.base.read(key, limit)
+
+    def open(self, key: str) -> BinaryIO:
+        import io
+
+        return io.BytesIO(self.extra[key]) if key in self.extra else self.base.open(key)
+
+    def size(self, key: str) -> int | None:
+        return len(self.extra[key]) if key in self.extra else self.base.size(key)
+
+
+def children(store: Store, folder: str, suffix: str = "") -> list[Entry]:
+    """The files directly in ``folder`` (a prefix ending in ``/``) whose names end with ``suffix``."""
+    return [e for e in store.list(folder) if "/" not in e.key[len(folder) :] and e.key.endswith(suffix)]
+
+
+def read_limited(store: Store, key: str, limit: int) -> tuple[bytes | None, str | None]:
+    """(bytes, None) for a regular file of at most ``limit`` bytes, else (None, why not)."""
+    try:
+        raw = store.read(key, limit + 1)
+    except NotRegular as e:
+        return None, f"is {e.strerror or 'not a regular file'}"
+    except OSError as e:
+        return None, f"unreadable: {e.strerror or e}"
+    if len(raw) > limit:
+        return None, f"larger than {limit} bytes"
+    return raw, None
+
+
+class LocalStore(Store):
+    """An archive's files below a folder. Symbolic links are listed but never followed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.location = str(root)
+
+    def path(self, key: str) -> Path:
+        """The file of a key."""
+        return self.root / check_key(key)
+
+    def list(self, prefix: str) -> list[Entry]:
+        folder = parent_of(prefix)
+        base = self.root / folder if folder else self.root
+        out: list[Entry] = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            rel = "" if rel == "." else rel + "/"
+            for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                key = rel + name
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    st = os.lstat(os.path.join(dirpath, name))
+                except OSError:
+                    continue  # removed meanwhile
+                out.append(Entry(key, st.st_size, link=stat.S_ISLNK(st.st_mode)))
+            dirnames[:] = [
+                d for d in dirnames if (rel + d + "/").startswith(prefix) or prefix.startswith(rel + d)
+            ]
+        out.sort(key=lambda e: e.key)
+        return out
+
+    def _fd(self, key: str) -> int:
+        path = self.path(key)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as e:
+            if e.errno == 40:  # ELOOP: the last component is a symbolic link
+                raise NotRegular(40, "a symbolic link", str(path)) from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise NotRegular(21, "not a regular file", str(path))
+        return fd
+
+    def read(self, key: str, limit: int | None = MAX_RECORD) -> bytes:
+        with os.fdopen(self._fd(key), "rb") as f:
+            return f.read() if limit is None else f.read(limit)
+
+    def open(self, key: str) -> BinaryIO:
+        return os.fdopen(self._fd(key), "rb")
+
+    def size(self, key: str) -> int | None:
+        try:
+            st = os.lstat(self.path(key))
+        except (OSError, ValueError):
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
