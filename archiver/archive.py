@@ -31,6 +31,7 @@ from .timeutil import Clock, format_time, system_clock
 from .trust import TrustSet, load_trust
 
 if TYPE_CHECKING:
+    from .commit import Transaction
     from .index import Index
     from .recovery import WriteSession
 
@@ -47,6 +48,7 @@ class ArchiveInfo:
     rotation_bytes: int
     sealed: bool = False
     format_version: int = 1
+    retention_days: int | None = None  # format 2: the COMPLIANCE retention of every object
 
 
 def locate(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
@@ -96,6 +98,53 @@ class RecordBatch:
         self.records.append((key, data))
 
 
+def new_identity(rotation_bytes: int, clock: Clock, *, retention_days: int | None = None) -> dict[str, Any]:
+    """What ``manifests/archive.json`` of a new archive says: format 1 (local files), or with
+    ``retention_days`` format 2 (S3 objects under Object Lock, docs/format.md).
+
+    Raises:
+        InvalidInput: a rotation size below 1024 bytes.
+    """
+    if rotation_bytes < 1024:
+        raise InvalidInput("WARC rotation size must be at least 1024 bytes")
+    version = 1 if retention_days is None else 2
+    info: dict[str, Any] = {
+        "format": f"archiver/archive/{version}",
+        "archive_id": f"urn:uuid:{uuid.uuid4()}",
+        "created_at": format_time(clock()),
+        "format_version": version,
+        "digest_algorithms": ["sha256", "sha512"],
+        "warc_rotation_bytes": rotation_bytes,
+        "tool": {"name": TOOL_NAME, "version": __version__},
+    }
+    if retention_days is not None:
+        info["object_lock"] = {"mode": "COMPLIANCE", "retention_days": retention_days}
+    return info
+
+
+def archive_info(raw: bytes, where: str) -> tuple[dict[str, Any], ArchiveInfo]:
+    """Parse and check ``manifests/archive.json``.
+
+    Raises:
+        CorruptArchive: unreadable or invalid.
+    """
+    try:
+        doc = load_strict(raw[: 1 << 16])
+    except JSONFormatError as e:
+        raise CorruptArchive(f"{where} is damaged: {e}") from e
+    errors = schema_errors("archive", doc)
+    if errors:
+        raise CorruptArchive(f"{where} is invalid: {errors[0]}")
+    return doc, ArchiveInfo(
+        archive_id=doc["archive_id"],
+        created_at=doc["created_at"],
+        rotation_bytes=doc["warc_rotation_bytes"],
+        sealed=bool(doc.get("sealed", False)),
+        format_version=int(doc["format_version"]),
+        retention_days=(doc.get("object_lock") or {}).get("retention_days"),
+    )
+
+
 class Archive:
     """An open archive. Reading needs nothing more; writing takes ``writer_lock()``."""
 
@@ -105,11 +154,16 @@ class Archive:
     def __init__(
         self, layout: Layout, info: ArchiveInfo, clock: Clock = system_clock, store: Store | None = None
     ) -> None:
-        self.layout = layout
+        self._layout = layout
         self.info = info
         self.clock = clock
         #: what readers read through (``storage.py``)
         self.store: Store = store or LocalStore(layout.root)
+
+    @property
+    def layout(self) -> Layout:
+        """Where a local archive's files are."""
+        return self._layout
 
     @property
     def archive_id(self) -> str:
@@ -132,17 +186,7 @@ class Archive:
         layout = Layout(Path(path))
         if layout.archive_json.exists() or layout.manifests.exists() or layout.store.exists():
             raise ArchiveExists(f"{layout.root} already holds an archive; refusing to overwrite it")
-        if rotation_bytes < 1024:
-            raise InvalidInput("WARC rotation size must be at least 1024 bytes")
-        info = {
-            "format": "archiver/archive/1",
-            "archive_id": f"urn:uuid:{uuid.uuid4()}",
-            "created_at": format_time(clock()),
-            "format_version": 1,
-            "digest_algorithms": ["sha256", "sha512"],
-            "warc_rotation_bytes": rotation_bytes,
-            "tool": {"name": TOOL_NAME, "version": __version__},
-        }
+        info = new_identity(rotation_bytes, clock)
         layout.root.mkdir(parents=True, exist_ok=True)
         for d in (layout.manifests, layout.keys, layout.events, layout.log, layout.store):
             d.mkdir()
@@ -171,20 +215,7 @@ class Archive:
             raise ArchiveNotFound(f"no archive at {layout.root}: run `archiver init {layout.root}`") from None
         except OSError as e:
             raise CorruptArchive(f"cannot read {layout.archive_json}: {e.strerror}") from e
-        try:
-            doc = load_strict(raw[: 1 << 16])
-        except JSONFormatError as e:
-            raise CorruptArchive(f"{layout.archive_json} is damaged: {e}") from e
-        errors = schema_errors("archive", doc)
-        if errors:
-            raise CorruptArchive(f"{layout.archive_json} is invalid: {errors[0]}")
-        info = ArchiveInfo(
-            archive_id=doc["archive_id"],
-            created_at=doc["created_at"],
-            rotation_bytes=doc["warc_rotation_bytes"],
-            sealed=bool(doc.get("sealed", False)),
-            format_version=int(doc["format_version"]),
-        )
+        _, info = archive_info(raw, str(layout.archive_json))
         return cls(layout, info, clock)
 
     def writer_lock(self, wait_seconds: float = 0.0) -> WriteSession:
@@ -193,6 +224,13 @@ class Archive:
         from .recovery import WriteSession
 
         self.refuse_if_sealed()
+        if self.info.format_version != 1:
+            # a local copy of an S3 archive (format 2): its log is segments, which only the
+            # S3 writer appends to
+            raise InvalidInput(
+                f"{self.layout.root} is a copy of an S3 archive (format {self.info.format_version}): "
+                "verify it here; write to the S3 archive itself"
+            )
         return WriteSession(self, wait_seconds)
 
     @contextlib.contextmanager
@@ -246,6 +284,21 @@ class Archive:
         if not self.layout.index.is_file():
             return None
         return Index.open(self.layout.index)
+
+    def transaction(
+        self, signer: SigningKey, wait_seconds: float = 0.0, tsa: str | None = None
+    ) -> Transaction:
+        """The all-or-nothing write of a command's events (``commit.py``)."""
+        from .commit import WriteTransaction
+
+        return WriteTransaction(self, signer, wait_seconds, tsa)
+
+    def rebuild_index(self, wait_seconds: float = 0.0) -> tuple[int, int]:
+        """Rebuild the derived index from the authoritative files. Returns (rows, skipped files)."""
+        from .reindex import reindex_locked
+
+        with self.writer_lock(wait_seconds):
+            return reindex_locked(self)
 
     def refuse_if_sealed(self) -> None:
         """A sealed reference archive is never written to.

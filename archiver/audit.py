@@ -80,7 +80,7 @@ def last_checked(store: Store) -> dict[str, datetime]:
 def documents(store: Store) -> list[str]:
     """Every document id, from the manifest file names."""
     found = set()
-    for e in store.list(EVENTS):
+    for e in store.files(EVENTS):
         m = EVENT_NAME.match(e.name)
         if m:
             found.add(m.group(1))
@@ -171,7 +171,7 @@ def run_audit(
 def _latest_manifest_id(store: Store, doc: str) -> str | None:
     from .manifest import manifest_digest
 
-    files = [e.key for e in store.list(events_prefix(doc)) if e.key.endswith(".json")]
+    files = [e.key for e in store.files(events_prefix(doc)) if e.key.endswith(".json")]
     try:
         return manifest_digest(store.read(files[-1])) if files else None
     except OSError:

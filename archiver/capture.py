@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from .archive import Archive
-from .commit import WriteTransaction
+from .commit import Transaction
 from .errors import InvalidInput
 from .httpfetch import Exchange, Fetched, fetch
 from .ingest import Ingested, captured_manifest, recapture_of
@@ -71,7 +71,7 @@ def capture(
                     f"{url[:200]}: the server answered {f.final.status} {f.final.reason}; nothing "
                     "was captured (use --accept-any-status to keep an error page as evidence)"
                 )
-        with WriteTransaction(archive, key, wait_seconds, tsa) as tx:
+        with archive.transaction(key, wait_seconds, tsa) as tx:
             batch: dict[str, dict[str, Any]] = {}
             for f in fetched:
                 _store(tx, f, key, md, batch)
@@ -88,7 +88,7 @@ def _opener(ex: Exchange) -> Callable[[], IO[bytes]]:
     return lambda: open(path, "rb")
 
 
-def _write_request(tx: WriteTransaction, ex: Exchange, date: str) -> RecordRef:
+def _write_request(tx: Transaction, ex: Exchange, date: str) -> RecordRef:
     return tx.warc.write_metadata(
         block=ex.request_head,
         content_type=HTTP_REQUEST_TYPE,
@@ -98,7 +98,7 @@ def _write_request(tx: WriteTransaction, ex: Exchange, date: str) -> RecordRef:
     )
 
 
-def _write_hop(tx: WriteTransaction, ex: Exchange, date: str) -> dict[str, Any]:
+def _write_hop(tx: Transaction, ex: Exchange, date: str) -> dict[str, Any]:
     """A redirect: its request and response records, as the manifest names them."""
     req = _write_request(tx, ex, date)
     h = hashlib.sha256()
@@ -131,7 +131,7 @@ def _write_hop(tx: WriteTransaction, ex: Exchange, date: str) -> dict[str, Any]:
 
 
 def _store(
-    tx: WriteTransaction, f: Fetched, key: SigningKey, md: dict[str, Any], batch: dict[str, dict[str, Any]]
+    tx: Transaction, f: Fetched, key: SigningKey, md: dict[str, Any], batch: dict[str, dict[str, Any]]
 ) -> None:
     now = format_time(tx.archive.clock())
     hops = [_write_hop(tx, ex, now) for ex in f.exchanges[:-1]]

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from .archive import Archive
 from .fsutil import crashpoint, fsync_dir, sync_filesystem, write_new
@@ -43,6 +43,42 @@ class Written:
     row: Row
     record_type: str
     sha256: str
+
+
+class Transaction(Protocol):
+    """What the code that writes events uses of a write transaction, whatever the backend:
+    ``WriteTransaction`` (local files) or ``s3commit.S3WriteTransaction``."""
+
+    @property
+    def archive(self) -> Archive: ...
+
+    @property
+    def warc(self) -> WarcWriter: ...
+
+    @property
+    def index(self) -> Index: ...
+
+    @property
+    def done(self) -> list[Written]: ...
+
+    @property
+    def recovered(self) -> list[str]: ...
+
+    def __enter__(self) -> Transaction: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def write_manifest_record(
+        self, data: bytes, event: Event, content_record_id: str, concurrent: bool
+    ) -> RecordRef: ...
+
+    def add(self, event: Event, data: bytes, meta: RecordRef) -> None: ...
+
+    def latest(self, document_id: str) -> Event | None: ...
+
+    def latest_digest(self, document_id: str) -> str | None: ...
 
 
 class WriteTransaction:

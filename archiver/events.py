@@ -2,7 +2,7 @@
 
 Each command loads the document's chain, replays the custody rules
 (``custody.py``) to know who holds it, refuses what those rules forbid with
-a clear message, and writes through ``WriteTransaction``, so that a refused or
+a clear message, and writes through a ``Transaction``, so that a refused or
 failed command leaves the archive as it was.
 
 Events made on another copy of the archive (typically ``accept`` on the
@@ -21,7 +21,7 @@ from typing import Any
 from .__version__ import TOOL_NAME, __version__
 from .archive import Archive, RecordBatch
 from .canonical import JSONFormatError, load_strict, pretty_bytes
-from .commit import WriteTransaction
+from .commit import Transaction
 from .custody import CustodyState, replay
 from .diffs import MAX_DIFF_TEXT, diff_counts, unified_diff
 from .errors import CorruptArchive, InvalidInput
@@ -49,7 +49,7 @@ def load_chain(store: Store, document_id: str) -> list[Event]:
         CorruptArchive: a manifest is unreadable or invalid (``verify`` says more).
     """
     events = []
-    for entry in store.list(events_prefix(document_id)):
+    for entry in store.files(events_prefix(document_id)):
         if not entry.key.endswith(".json"):
             continue
         try:
@@ -84,7 +84,7 @@ def document_state(archive: Archive, events: list[Event]) -> CustodyState:
     return state
 
 
-def _open(tx: WriteTransaction, document: str) -> tuple[list[Event], CustodyState]:
+def _open(tx: Transaction, document: str) -> tuple[list[Event], CustodyState]:
     doc_id = tx.index.resolve(document)
     chain = load_chain(tx.archive.store, doc_id)
     latest_queued = tx.latest(doc_id)
@@ -134,7 +134,7 @@ def _base(
 
 
 def _seal_without_content(
-    tx: WriteTransaction, state: CustodyState, manifest: dict[str, Any], key: SigningKey, role: str
+    tx: Transaction, state: CustodyState, manifest: dict[str, Any], key: SigningKey, role: str
 ) -> Event:
     """Seal an event that writes no bytes: its WARC copy refers to the current content record."""
     assert state.storage is not None
@@ -176,7 +176,7 @@ def edit(
     """
     _need_reason(reason)
     _check_file(path)
-    with WriteTransaction(archive, key, wait_seconds) as tx:
+    with archive.transaction(key, wait_seconds) as tx:
         chain, state = _open(tx, document)
         _require_custodian(state, key, "edit", archive)
         return _new_version(tx, chain, state, path, reason, key, "edited")
@@ -193,14 +193,14 @@ def redact(
     """
     _need_reason(reason)
     _check_file(path)
-    with WriteTransaction(archive, key, wait_seconds) as tx:
+    with archive.transaction(key, wait_seconds) as tx:
         chain, state = _open(tx, document)
         _require_custodian(state, key, "redact", archive)
         return _new_version(tx, chain, state, path, reason, key, "redacted")
 
 
 def _new_version(
-    tx: WriteTransaction,
+    tx: Transaction,
     chain: list[Event],
     state: CustodyState,
     path: Path,
@@ -287,7 +287,7 @@ def _new_version(
 
 
 def _redaction_proof(
-    tx: WriteTransaction,
+    tx: Transaction,
     old_c: dict[str, Any],
     old_s: dict[str, Any],
     old_bytes: bytes | None,
@@ -338,7 +338,7 @@ def transfer(
         )
     if receiver.key_id == key.key_id:
         raise InvalidInput("a document cannot be transferred to its own custodian")
-    with WriteTransaction(archive, key, wait_seconds) as tx:
+    with archive.transaction(key, wait_seconds) as tx:
         chain, state = _open(tx, document)
         _require_custodian(state, key, "transfer", archive)
         manifest = _base(archive, chain, state, "transferred", key, "archivist", reason)
@@ -354,7 +354,7 @@ def accept(
     Raises:
         InvalidInput: no transfer pending to this key.
     """
-    with WriteTransaction(archive, key, wait_seconds) as tx:
+    with archive.transaction(key, wait_seconds) as tx:
         chain, state = _open(tx, document)
         if state.pending_to != key.key_id:
             what = (
@@ -388,7 +388,7 @@ def attest(
             f"document {doc_id} has {len(report.problems)} problem(s) "
             f"({report.problems[0]}); an auditor attests only a document that verifies"
         )
-    with WriteTransaction(archive, key, wait_seconds) as tx:
+    with archive.transaction(key, wait_seconds) as tx:
         chain, state = _open(tx, doc_id)
         if chain[-1].digest != verified_latest:
             raise InvalidInput(f"document {doc_id} changed while it was being verified; attest again")
@@ -449,7 +449,7 @@ def import_records(
     if unknown:
         raise InvalidInput(f"{unknown[0]}: not an archiver key, revocation or manifest")
     if events:
-        with WriteTransaction(archive, key, wait_seconds) as tx:
+        with archive.transaction(key, wait_seconds) as tx:
             for path, raw, _ in events:
                 done.append(_import_event(tx, path, raw))
     return done
@@ -477,7 +477,7 @@ def _import_key_record(
     return f"imported {rel}"
 
 
-def _import_event(tx: WriteTransaction, path: Path, raw: bytes) -> str:
+def _import_event(tx: Transaction, path: Path, raw: bytes) -> str:
     store = tx.archive.store
     try:
         probe = Event.parse(raw, "")

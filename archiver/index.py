@@ -49,7 +49,9 @@ _COLUMNS = (
 _INTEGER_COLUMNS = frozenset(
     {"sequence", "size", "offset", "length", "content_offset", "content_length", "meta_offset"}
 )
-_COLUMN_DEFS = ", ".join(f"{c} {'INTEGER' if c in _INTEGER_COLUMNS else 'TEXT'}" for c in _COLUMNS)
+# quoted: "offset" is a reserved word in PostgreSQL (the catalog of S3 archives shares these queries)
+_COLS = ", ".join(f'"{c}"' for c in _COLUMNS)
+_COLUMN_DEFS = ", ".join(f'"{c}" {"INTEGER" if c in _INTEGER_COLUMNS else "TEXT"}' for c in _COLUMNS)
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events({_COLUMN_DEFS}, PRIMARY KEY(document_id, sequence));
@@ -131,7 +133,7 @@ class EventRow:
 class Index:
     """A connection to the index."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path | str) -> None:
         self.conn = conn
         self.path = path
 
@@ -238,7 +240,7 @@ class Index:
 
     def all_rows(self) -> set[Row]:
         """Every row, for comparison with the manifests."""
-        return set(self._query(f"SELECT {', '.join(_COLUMNS)} FROM events"))  # noqa: S608
+        return set(self._query(f"SELECT {_COLS} FROM events"))  # noqa: S608
 
     def rows_of(self, documents: list[str]) -> set[Row]:
         """Every row of the given documents."""
@@ -246,14 +248,14 @@ class Index:
         for doc in documents:
             out |= set(
                 self._query(
-                    f"SELECT {', '.join(_COLUMNS)} FROM events WHERE document_id = ?",  # noqa: S608
+                    f"SELECT {_COLS} FROM events WHERE document_id = ?",  # noqa: S608
                     (doc,),
                 )
             )
         return out
 
     def _rows(self, where: str, args: tuple[Any, ...]) -> list[EventRow]:
-        cur = self._query(f"SELECT {', '.join(_COLUMNS)} FROM events WHERE {where}", args)  # noqa: S608
+        cur = self._query(f"SELECT {_COLS} FROM events WHERE {where}", args)  # noqa: S608
         return [EventRow(*r) for r in cur]
 
     def events_of(self, document_id: str) -> list[EventRow]:

@@ -38,7 +38,7 @@ from typing import IO, Any, BinaryIO
 
 from .__version__ import TOOL_NAME, __version__
 from .archive import Archive
-from .commit import WriteTransaction, Written
+from .commit import Transaction, Written
 from .errors import InvalidInput
 from .keystore import SigningKey
 from .metadata import is_sidecar, merge, read_metadata_file, sidecar_for
@@ -242,7 +242,7 @@ def ingest(
         )
         for src in sources
     ]
-    with WriteTransaction(archive, key, wait_seconds, tsa) as tx:
+    with archive.transaction(key, wait_seconds, tsa) as tx:
         batch: dict[str, dict[str, Any]] = {}
         by_source: dict[tuple[str, str | None, str | None], tuple[str, int, str]] = {}
         # small files are read and digested ahead, in worker processes for a large batch
@@ -272,7 +272,7 @@ def _large_opener(src: Source) -> Callable[[], IO[bytes]]:
 
 
 def _capture(
-    tx: WriteTransaction,
+    tx: Transaction,
     src: Source,
     key: SigningKey,
     batch: dict[str, dict[str, Any]],
@@ -328,7 +328,7 @@ def _capture(
 
 
 def captured_manifest(
-    tx: WriteTransaction,
+    tx: Transaction,
     key: SigningKey,
     place: tuple[str, int, str | None],
     now: str,
@@ -359,7 +359,7 @@ def captured_manifest(
 
 
 def recapture_of(
-    tx: WriteTransaction, sha256: str, url: str | None, filename: str | None
+    tx: Transaction, sha256: str, url: str | None, filename: str | None
 ) -> tuple[str, int, str] | None:
     """(document, next sequence, previous) when these bytes from this source are a document's
     current version in the archive: a re-capture, not a new document."""

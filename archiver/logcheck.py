@@ -55,7 +55,7 @@ def record_keys(store: Store) -> list[str]:
         suffix = pattern.removeprefix("*")
         out += [
             e.key
-            for e in store.list(f"{MANIFESTS}{sub}/")
+            for e in store.files(f"{MANIFESTS}{sub}/")
             if e.key.endswith(suffix) and not e.name.startswith(".")
         ]
     return sorted(out)
@@ -169,7 +169,7 @@ def check_log(
 
 def _listed(store: Store, key: str) -> bool:
     """Anything (a file, a link) is there under that exact key."""
-    return any(e.key == key for e in store.list(key))
+    return any(e.key == key for e in store.files(key))
 
 
 def _check_nodes(log: LogView, tree: MemoryTree, add: Add) -> None:

@@ -38,12 +38,8 @@ def prove_inclusion(archive: Archive, document: str, version: int | None = None)
     row = select_version(events_of(archive, document), version)
     log = archive.proof_log()
     cp = parse_checkpoint(latest_checkpoint(archive).encode())
-    index = None
-    leaf = b""
-    for i, (h, path) in enumerate(log.entries()[: cp.size]):
-        if path == row.path:
-            index, leaf = i, h
-            break
+    found = log.leaf_index(row.path)
+    index, leaf = found if found is not None and found[0] < cp.size else (None, b"")
     if index is None:
         raise CorruptArchive(
             f"{row.path} is not in the log up to the latest checkpoint; run `archiver verify`"

@@ -138,6 +138,13 @@ class LogView:
                 return data
         return self.tree().node(level, index)
 
+    def leaf_index(self, key: str) -> tuple[int, bytes] | None:
+        """Where a record is in the log: (leaf index, leaf hash), or None."""
+        for i, (h, k) in enumerate(self.entries()):
+            if k == key:
+                return i, h
+        return None
+
     def root(self, size: int) -> bytes:
         """The root hash at ``size``."""
         return subtree_root(self.node, 0, size)

@@ -1,7 +1,8 @@
 """What the verifier finds: problem records with stable codes, and the report.
 
-Codes are exactly those of SPEC.md's verifier table; they are a public
-contract (``schemas/report.schema.json`` lists them) and never change meaning.
+Codes are those of SPEC.md's verifier table, plus two for S3 archives
+(``object-overwritten``, ``object-unlocked``; docs/format.md, section 14); they are
+a public contract (``schemas/report.schema.json`` lists them) and never change meaning.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ class ProblemCode(StrEnum):
     LOG_MISMATCH = "log-mismatch"
     LOG_ROLLBACK = "log-rollback"
     INDEX_STALE = "index-stale"
+    # S3 archives (docs/scale-out.md): what Object Lock leaves visible of a change made through S3
+    OBJECT_OVERWRITTEN = "object-overwritten"
+    OBJECT_UNLOCKED = "object-unlocked"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,7 @@ def load_valid_events(archive: Archive) -> tuple[list[Event], int]:
     store = archive.store
     events: list[Event] = []
     skipped = 0
-    for entry in store.list(EVENTS):
+    for entry in store.files(EVENTS):
         if not EVENT_NAME.match(entry.name) or entry.link:
             skipped += not entry.name.startswith(".")
             continue
@@ -52,6 +52,6 @@ def reindex_locked(archive: Archive) -> tuple[int, int]:
 
 
 def reindex(archive: Archive, wait_seconds: float = 0.0) -> tuple[int, int]:
-    """Rebuild the index under the writer lock. Returns (rows, skipped files)."""
-    with archive.writer_lock(wait_seconds):
-        return reindex_locked(archive)
+    """Rebuild the index (a local archive's SQLite file, an S3 archive's catalog).
+    Returns (rows, skipped files)."""
+    return archive.rebuild_index(wait_seconds)

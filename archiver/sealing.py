@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .canonical import pretty_bytes
-from .commit import WriteTransaction
+from .commit import Transaction
 from .keystore import SigningKey
 from .layout import event_key
 from .manifest import Event
@@ -13,7 +13,7 @@ from .signing import make_signature
 
 
 def seal_and_queue(
-    tx: WriteTransaction,
+    tx: Transaction,
     manifest: dict[str, Any],
     key: SigningKey,
     role: str,

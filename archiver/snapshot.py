@@ -73,8 +73,8 @@ def _records(store: Store, documents: list[str] | None) -> frozenset[str]:
     found = [e.key for e in children(store, KEYS, ".json")]
     found += [e.key for e in children(store, TSA, ".pem")]
     for doc in documents:
-        found += [e.key for e in store.list(events_prefix(doc)) if e.key.endswith(".json")]
-        found += [e.key for e in store.list(f"{TIMESTAMPS}{doc[:2]}/{doc}-") if e.key.endswith(".tsr")]
+        found += [e.key for e in store.files(events_prefix(doc)) if e.key.endswith(".json")]
+        found += [e.key for e in store.files(f"{TIMESTAMPS}{doc[:2]}/{doc}-") if e.key.endswith(".tsr")]
     return frozenset(found)
 
 

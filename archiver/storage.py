@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import stat
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -75,7 +76,7 @@ class Store(ABC):
     location: str
 
     @abstractmethod
-    def list(self, prefix: str) -> list[Entry]:
+    def files(self, prefix: str) -> list[Entry]:
         """Every file whose key starts with ``prefix`` (recursively), sorted by key."""
 
     @abstractmethod
@@ -87,6 +88,17 @@ class Store(ABC):
             NotRegular: a symbolic link, a folder, or an unsafe key.
             OSError: it could not be read.
         """
+
+    def read_many(
+        self, keys: list[str], limit: int | None = MAX_RECORD
+    ) -> Iterator[tuple[str, bytes | OSError]]:
+        """``read`` of many files, in order, each with its bytes or the error reading it
+        (a network store reads them in parallel)."""
+        for key in keys:
+            try:
+                yield key, self.read(key, limit)
+            except OSError as e:
+                yield key, e
 
     @abstractmethod
     def open(self, key: str) -> BinaryIO:
@@ -114,8 +126,8 @@ class OverlayStore(Store):
         self.extra = extra
         self.location = base.location
 
-    def list(self, prefix: str) -> list[Entry]:
-        out = {e.key: e for e in self.base.list(prefix)}
+    def files(self, prefix: str) -> list[Entry]:
+        out = {e.key: e for e in self.base.files(prefix)}
         out.update({k: Entry(k, len(v)) for k, v in self.extra.items() if k.startswith(prefix)})
         return [out[k] for k in sorted(out)]
 
@@ -135,7 +147,7 @@ class OverlayStore(Store):
 
 def children(store: Store, folder: str, suffix: str = "") -> list[Entry]:
     """The files directly in ``folder`` (a prefix ending in ``/``) whose names end with ``suffix``."""
-    return [e for e in store.list(folder) if "/" not in e.key[len(folder) :] and e.key.endswith(suffix)]
+    return [e for e in store.files(folder) if "/" not in e.key[len(folder) :] and e.key.endswith(suffix)]
 
 
 def read_limited(store: Store, key: str, limit: int) -> tuple[bytes | None, str | None]:
@@ -162,7 +174,7 @@ class LocalStore(Store):
         """The file of a key."""
         return self.root / check_key(key)
 
-    def list(self, prefix: str) -> list[Entry]:
+    def files(self, prefix: str) -> list[Entry]:
         folder = parent_of(prefix)
         base = self.root / folder if folder else self.root
         out: list[Entry] = []

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from .canonical import load_strict
-from .commit import WriteTransaction
+from .commit import Transaction
 from .digests import Digests, digest_stream
 from .errors import InvalidInput
 from .warcstore import SEED_CONTENT_TYPE, RecordRef
@@ -63,7 +63,7 @@ def digest_version(
 
 
 def store_version(
-    tx: WriteTransaction,
+    tx: Transaction,
     open_source: Opener,
     d: Digests,
     seed: bytes,
@@ -160,7 +160,7 @@ def _warc_content_type(d: Digests) -> str:
     return f"{d.media_type}; charset={d.charset}" if d.charset else d.media_type
 
 
-def _existing_record(tx: WriteTransaction, row: Any) -> dict[str, Any]:
+def _existing_record(tx: Transaction, row: Any) -> dict[str, Any]:
     """Where the archive already holds these bytes, with their seed and token tree."""
     out: dict[str, Any] = {
         "warc_file": row.content_warc_file,

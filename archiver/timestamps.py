@@ -224,7 +224,7 @@ def check_tokens(
     """Every token in the archive (or of ``documents``) checked: (``time-invalid`` findings, count)."""
     problems: list[Problem] = []
     checked = 0
-    tokens = [e for e in store.list(TIMESTAMPS) if e.key.endswith(".tsr")]
+    tokens = [e for e in store.files(TIMESTAMPS) if e.key.endswith(".tsr")]
     if not tokens:
         return problems, 0
     for e in children(store, TSA):

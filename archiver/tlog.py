@@ -146,6 +146,27 @@ def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes, pro
     return fr == old_root and sr == new_root and sn == 0
 
 
+def new_nodes(size: int, leaves: Sequence[bytes], node: NodeGetter) -> list[tuple[int, int, bytes]]:
+    """The nodes (level, index, hash) that appending ``leaves`` to a tree of ``size`` leaves
+    adds: each leaf, and each parent whose subtree it completes. O(log n) per leaf: a left
+    sibling is the last node made at its level in this batch, or (once) read with ``node``."""
+    out: list[tuple[int, int, bytes]] = []
+    last: dict[int, bytes] = {}  # the most recent node made per level, in this batch
+    for h in leaves:
+        index, k = size, 0
+        out.append((0, index, h))
+        while index & 1:  # a right child: its parent is complete now
+            left = last.get(k) or node(k, index - 1)
+            last[k] = h
+            h = node_hash(left, h)
+            k += 1
+            index >>= 1
+            out.append((k, index, h))
+        last[k] = h
+        size += 1
+    return out
+
+
 class MemoryTree:
     """All nodes of a tree over given leaf hashes, in memory (the verifier's recomputation)."""
 
@@ -206,37 +227,23 @@ class Log:
         """Append leaves (path, leaf hash of the record's bytes); fsync; returns the new size.
 
         Each leaf costs O(log n): its hash, plus one parent per subtree it
-        completes, whose left sibling is the last node written at that level.
+        completes (``new_nodes``).
 
         Raises:
             StoreError: the log files could not be written.
         """
         self.dir.mkdir(exist_ok=True)
+        records = list(records)
         size = self.size
-        lines = []
-        last: dict[int, bytes] = {}  # the most recent node written per level, in this batch
+        lines = [f"{leaf.hex()} {path}\n" for path, leaf in records]
         try:
             with contextlib.ExitStack() as stack:
                 files: dict[int, BinaryIO] = {}
-
-                def level_file(k: int) -> BinaryIO:
-                    if k not in files:
-                        files[k] = stack.enter_context(open(self._level(k), "ab"))
-                    return files[k]
-
-                for path, node in records:
-                    lines.append(f"{node.hex()} {path}\n")
-                    index, k = size, 0
-                    level_file(0).write(node)
-                    while index & 1:  # a right child: its parent is complete now
-                        left = last.get(k) or self.node(k, index - 1)
-                        last[k] = node
-                        node = node_hash(left, node)
-                        k += 1
-                        index >>= 1
-                        level_file(k).write(node)
-                    last[k] = node
-                    size += 1
+                # within a level, nodes come in index order: each level file is appended in order
+                for level, _, node in new_nodes(size, [leaf for _, leaf in records], self.node):
+                    if level not in files:
+                        files[level] = stack.enter_context(open(self._level(level), "ab"))
+                    files[level].write(node)
                 for f in files.values():
                     f.flush()
                 crashpoint("log-nodes-written")
@@ -250,7 +257,7 @@ class Log:
         except OSError as e:
             raise io_error("append to the log in", self.dir, e) from e
         fsync_dir(self.dir)
-        return size
+        return size + len(records)
 
     def entries(self, limit: int | None = None) -> list[tuple[bytes, str]]:
         """(leaf hash, path) for the first ``limit`` leaves (default: all), in order.

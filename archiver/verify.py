@@ -52,6 +52,7 @@ from .logcheck import check_log
 from .manifest import ACTION_ROLES, Event, ManifestError
 from .problems import Counts, Problem, ProblemCode, Report
 from .redaction import MAX_REDACT_TEXT, check_proof, decode
+from .s3store import S3Store
 from .snapshot import Snapshot, take_snapshot
 from .storage import Store
 from .timeutil import format_time
@@ -105,10 +106,10 @@ class _Verifier:
     def load_events(self) -> dict[str, list[Event]]:
         by_doc: dict[str, list[Event]] = defaultdict(list)
         if self.documents is None:
-            entries = self.store.list(EVENTS)
+            entries = self.store.files(EVENTS)
         else:  # only these documents' files: no need to list the whole archive
             entries = sorted(
-                (e for d in self.documents for e in self.store.list(events_prefix(d))), key=lambda e: e.key
+                (e for d in self.documents for e in self.store.files(events_prefix(d))), key=lambda e: e.key
             )
         for entry in entries:
             rel, name = entry.key, entry.name
@@ -678,6 +679,10 @@ class _Verifier:
             del doc
         if self.full:
             self.check_orphans(accounted | self.claimed)
+        if isinstance(self.store, S3Store):
+            from .objectcheck import check_objects
+
+            self.problems.extend(check_objects(self.store, self.snap, self.documents))
         if self.full:
             from .audit import check_audit_records
 
@@ -826,7 +831,7 @@ def resolve_by_files(store: Store, prefix: str) -> str:
         raise InvalidInput(f"{prefix[:40]!r} is not a document id (hex digits)")
     found: set[str] = set()
     prefix_key = f"{EVENTS}{p[:2]}/{p}" if len(p) >= 2 else f"{EVENTS}{p}"
-    for entry in store.list(prefix_key):
+    for entry in store.files(prefix_key):
         m = EVENT_NAME.match(entry.name)
         if m and m.group(1).startswith(p):
             found.add(m.group(1))

@@ -35,7 +35,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from .archive import Archive
-from .commit import WriteTransaction
+from .commit import Transaction
 from .errors import InvalidInput
 from .httpblock import MAX_HEAD, PayloadSplitter, is_http_record
 from .ingest import Ingested, captured_manifest, recapture_of
@@ -262,7 +262,7 @@ def import_warc(
     validate(md, "import options")
     report = ImportReport()
     provenance = {"file": _file_name(source), "sha256": file_sha256(source)}
-    with _workdir() as tmp, WriteTransaction(archive, key, wait_seconds, tsa) as tx:
+    with _workdir() as tmp, archive.transaction(key, wait_seconds, tsa) as tx:
         batch: dict[str, dict[str, Any]] = {}
         seen: dict[tuple[str, str | None], tuple[str, int, str]] = {}
         names: list[str] = []
@@ -301,7 +301,7 @@ def _media(rec: _Spooled) -> tuple[str | None, str | None]:
 
 
 def _store(
-    tx: WriteTransaction,
+    tx: Transaction,
     rec: _Spooled,
     key: SigningKey,
     md: dict[str, Any],

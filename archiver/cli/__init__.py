@@ -67,16 +67,41 @@ class ArchiverGroup(click.Group):
     metavar="NAME",
     help="Signing key name (default: $ARCHIVER_KEY, else the only suitable key).",
 )
+@click.option(
+    "--endpoint",
+    envvar="ARCHIVER_S3_ENDPOINT",
+    metavar="URL",
+    help="S3 endpoint of an s3:// archive (default: $ARCHIVER_S3_ENDPOINT, $AWS_ENDPOINT_URL, AWS).",
+)
+@click.option(
+    "--catalog",
+    envvar="ARCHIVER_CATALOG",
+    metavar="URL",
+    help="postgresql:// catalog of an s3:// archive (default: $ARCHIVER_CATALOG); needed to write.",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 @click.version_option(__version__, prog_name="archiver")
 @click.pass_context
-def cli(ctx: click.Context, archive_path: str | None, key_name: str | None, debug: bool) -> None:
+def cli(
+    ctx: click.Context,
+    archive_path: str | None,
+    key_name: str | None,
+    endpoint: str | None,
+    catalog: str | None,
+    debug: bool,
+) -> None:
     """Provenance and integrity archiving: signed manifests, a WARC store, a verifier.
 
     \b
     Example:  archiver init evidence && cd evidence && archiver keys generate alice
     """
-    ctx.obj = {"archive": archive_path, "key": key_name, "debug": debug}
+    ctx.obj = {
+        "archive": archive_path,
+        "key": key_name,
+        "endpoint": endpoint,
+        "catalog": catalog,
+        "debug": debug,
+    }
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("archiver: %(levelname)s: %(message)s"))
     logger = logging.getLogger("archiver")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import click
 
 from ..archive import DEFAULT_ROTATION, Archive
+from ..errors import InvalidInput
 from ..reindex import reindex
+from ..s3archive import DEFAULT_RETENTION_DAYS, S3Archive
 from . import cli
 from .common import open_archive, wait_option
 
 
 @cli.command()
-@click.argument("path", default=".", type=click.Path(file_okay=False))
+@click.argument("path", required=False, type=click.Path(file_okay=False))
 @click.option(
     "--warc-size",
     type=click.IntRange(min=1024),
@@ -19,15 +21,52 @@ from .common import open_archive, wait_option
     show_default=True,
     help="Start a new WARC file once the current one reaches this size.",
 )
-def init(path: str, warc_size: int) -> None:
-    """Create a new archive at PATH (default: here).
+@click.option(
+    "--store",
+    "store_url",
+    metavar="s3://BUCKET/PREFIX",
+    help="Make an S3 archive there instead (the bucket is created with Object Lock if missing).",
+)
+@click.option("--endpoint", metavar="URL", help="S3 endpoint (default: the global --endpoint).")
+@click.option("--catalog", "catalog_url", metavar="URL", help="postgresql:// catalog (an empty database).")
+@click.option(
+    "--retention-days",
+    type=click.IntRange(1, 36500),
+    default=DEFAULT_RETENTION_DAYS,
+    show_default=True,
+    help="COMPLIANCE retention of every object of an S3 archive.",
+)
+@click.pass_context
+def init(
+    ctx: click.Context,
+    path: str | None,
+    warc_size: int,
+    store_url: str | None,
+    endpoint: str | None,
+    catalog_url: str | None,
+    retention_days: int,
+) -> None:
+    """Create a new archive at PATH (default: here), or with --store in S3.
 
     \b
     Example:  archiver init evidence
     """
-    archive = Archive.init(path, rotation_bytes=warc_size)
-    click.echo(f"created archive {archive.archive_id} at {archive.layout.root}")
-    click.echo("next: archiver keys generate NAME", err=True)
+    if store_url is None:
+        archive = Archive.init(path or ".", rotation_bytes=warc_size)
+        click.echo(f"created archive {archive.archive_id} at {archive.layout.root}")
+        click.echo("next: archiver keys generate NAME", err=True)
+        return
+    if path is not None:
+        raise InvalidInput("give either PATH or --store, not both")
+    from ..s3store import parse_s3_url
+
+    catalog = catalog_url or ctx.obj.get("catalog")
+    if not catalog:
+        raise InvalidInput("an S3 archive needs a catalog: --catalog postgresql://USER@HOST/DATABASE")
+    where = parse_s3_url(store_url, endpoint or ctx.obj.get("endpoint"))
+    s3 = S3Archive.init_s3(where, catalog, retention_days=retention_days, rotation_bytes=warc_size)
+    click.echo(f"created archive {s3.archive_id} at {where.url}")
+    click.echo(f"next: archiver --archive {where.url} keys generate NAME", err=True)
 
 
 @cli.command("reindex")

@@ -16,7 +16,14 @@ from ..keystore import SigningKey
 
 
 def open_archive(ctx: click.Context) -> Archive:
-    """The archive selected by --archive, $ARCHIVER_ARCHIVE or the upward search."""
+    """The archive selected by --archive, $ARCHIVER_ARCHIVE or the upward search; an
+    s3://BUCKET/PREFIX one with --endpoint and --catalog."""
+    given = ctx.obj["archive"] or os.environ.get("ARCHIVER_ARCHIVE")
+    if given and given.startswith("s3://"):
+        from ..s3archive import S3Archive
+        from ..s3store import parse_s3_url
+
+        return S3Archive.open_s3(parse_s3_url(given, ctx.obj.get("endpoint")), ctx.obj.get("catalog"))
     return Archive.open(locate(ctx.obj["archive"]))
 
 
