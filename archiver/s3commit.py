@@ -40,13 +40,14 @@ import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from . import commit
 from .catalog import Catalog
-from .commit import GROUP, Written
+from .commit import Written
 from .errors import InvalidInput, StoreError
 from .index import row_of
 from .keystore import SigningKey
@@ -117,8 +118,9 @@ class SpoolWarcWriter(WarcWriter):
 
 
 def retain_until(archive: S3Archive) -> datetime:
-    """When an object written now may be deleted at the earliest."""
-    return archive.clock() + timedelta(days=archive.retention_days)
+    """When an object written now may be deleted at the earliest. The real time, never a
+    pinned test clock: the server judges retention by its own clock."""
+    return datetime.now(UTC) + timedelta(days=archive.retention_days)
 
 
 class S3WriteTransaction:
@@ -220,7 +222,7 @@ class S3WriteTransaction:
                 sha256=event.content["sha256"],
             )
         )
-        if len(self.pending) >= GROUP:
+        if len(self.pending) >= commit.GROUP:
             self._flush()
 
     def latest(self, document_id: str) -> Event | None:

@@ -88,9 +88,16 @@ def parse_s3_url(url: str, endpoint: str | None = None) -> S3Location:
 
 
 def make_client(endpoint: str | None) -> Any:
-    """A boto3 S3 client as archiver needs it (credentials from the standard AWS places)."""
-    import boto3
-    from botocore.config import Config
+    """A boto3 S3 client as archiver needs it (credentials from the standard AWS places).
+
+    Raises:
+        StoreError: boto3 is not installed.
+    """
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError as e:
+        raise StoreError("S3 archives need boto3: pip install 'archiver[s3]'") from e
 
     config = Config(
         s3={"addressing_style": "path"},

@@ -54,7 +54,7 @@ from .problems import Counts, Problem, ProblemCode, Report
 from .redaction import MAX_REDACT_TEXT, check_proof, decode
 from .s3store import S3Store
 from .snapshot import Snapshot, take_snapshot
-from .storage import Store
+from .storage import OverlayStore, Store
 from .timeutil import format_time
 from .trust import load_trust
 from .warcscan import RecordInfo, TextCheck, read_block, read_payload, read_record, scan_range, split_points
@@ -79,6 +79,11 @@ class _Verifier:
         self.kept_checkpoint = checkpoint
         self.snap: Snapshot = take_snapshot(archive, documents)
         self.store: Store = archive.store
+        if isinstance(archive.store, S3Store):
+            # several steps read each record file (the events, the log, tokens): over the
+            # network, read them once, in parallel
+            got = archive.store.read_many(sorted(self.snap.records))
+            self.store = OverlayStore(archive.store, {k: v for k, v in got if isinstance(v, bytes)})
         self.documents = documents
         self.full = documents is None
         self.problems: list[Problem] = []
@@ -252,7 +257,7 @@ class _Verifier:
             bounds = [0, *cuts, size]
             for a, b in itertools.pairwise(bounds):
                 part = {o: t for o, t in texts.items() if a <= o < b}
-                jobs.append((self.store, warc_key(warc), known, part, a, b))
+                jobs.append((self.archive.store, warc_key(warc), known, part, a, b))
         results: list[list[tuple[int, RecordInfo]]] = [[] for _ in jobs]
         with worker_pool(len(jobs) // 2) as pool:
             # odd parts to the workers, even parts read here meanwhile
@@ -679,10 +684,10 @@ class _Verifier:
             del doc
         if self.full:
             self.check_orphans(accounted | self.claimed)
-        if isinstance(self.store, S3Store):
+        if isinstance(self.archive.store, S3Store):
             from .objectcheck import check_objects
 
-            self.problems.extend(check_objects(self.store, self.snap, self.documents))
+            self.problems.extend(check_objects(self.archive.store, self.snap, self.documents))
         if self.full:
             from .audit import check_audit_records
 

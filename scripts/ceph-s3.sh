@@ -88,7 +88,7 @@ mon_max_pg_per_osd = 1000
 paxos_propose_interval = 0.1
 mon_osd_down_out_interval = 0
 [client.rgw.gw0]
-rgw_frontends = beast endpoint=127.0.0.1:$PORT
+rgw_frontends = beast endpoint=127.0.0.1:$PORT tcp_nodelay=1
 rgw_data = $DIR/rgw
 rgw_dns_name = 127.0.0.1
 rgw_enable_usage_log = false

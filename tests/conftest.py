@@ -16,6 +16,8 @@ from hypothesis import settings
 
 from archiver.cli import cli
 
+from backends import BACKENDS, S3Place, S3Surface, Servers, Surface, new_place, start_servers
+
 # CI is a gate: the same examples every run (CI=true). Locally, hypothesis keeps exploring
 # and remembers what it found in .hypothesis/.
 settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -61,11 +63,50 @@ def invoke(*args: str, input: bytes | None = None, env: dict[str, str] | None = 
 
 @dataclass
 class ArchiveFixture:
-    root: Path
+    root: Path  # a local archive's folder (S3 archives: a folder that does not exist)
     keydir: Path
+    location: str = ""  # what --archive names: the folder, or s3://BUCKET/PREFIX
+    surface: Surface | None = None
+    backend: str = "local"
+
+    def __post_init__(self) -> None:
+        self.location = self.location or str(self.root)
+        if self.surface is None:
+            self.surface = Surface(self.root)
+
+    @property
+    def files(self) -> Surface:
+        """The archive's bytes by key, bypassing archiver (to damage them)."""
+        assert self.surface is not None
+        return self.surface
+
+    def expect(self, *codes: str) -> set[str]:
+        """The codes a tampering should produce here: these, plus what the backend adds."""
+        return set(codes) | self.files.extra_codes()
+
+    def warcio_check(self, tmp: Path) -> None:
+        """warcio accepts every WARC file of the archive (copied out of S3 first)."""
+        if self.backend == "local":
+            warcio_check(self.root / "store")
+            return
+        out = tmp / "warcs"
+        out.mkdir(exist_ok=True)
+        for key in self.files.keys("store/"):
+            (out / key.rsplit("/", 1)[-1]).write_bytes(self.files.read(key))
+        warcio_check(out)
+
+    def open(self):  # type: ignore[no-untyped-def]
+        """The archive, opened through the library (as the CLI opens it)."""
+        from archiver import Archive
+
+        if self.backend == "s3":
+            from archiver.s3archive import open_location
+
+            return open_location(self.location)
+        return Archive.open(self.root)
 
     def run(self, *args: str, **kw: object) -> Result:
-        return invoke("--archive", str(self.root), *args, **kw)  # type: ignore[arg-type]
+        return invoke("--archive", self.location, *args, **kw)  # type: ignore[arg-type]
 
     def ok(self, *args: str, **kw: object) -> Result:
         res = self.run(*args, **kw)
@@ -87,12 +128,58 @@ class ArchiveFixture:
         return codes
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests in modules marked ``backends`` run once per storage backend (``local_only`` ones
+    once, locally): the same tests, not a second copy of them."""
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("backends"):
+        local_only = metafunc.definition.get_closest_marker("local_only") is not None
+        metafunc.parametrize("backend", ["local"] if local_only else list(BACKENDS))
+
+
 @pytest.fixture
-def archive(tmp_path: Path, isolated_env: Path) -> ArchiveFixture:
-    """An initialised archive with one archivist key, alice."""
-    root = tmp_path / "archive"
-    assert invoke("init", str(root)).exit_code == 0
-    fx = ArchiveFixture(root, isolated_env)
+def backend() -> str:
+    """The storage backend of this test (parametrized in ``backends`` modules)."""
+    return "local"
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    """Ceph (S3) and PostgreSQL on 127.0.0.1, for the whole session."""
+    s = start_servers()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def s3_place(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Place]:
+    """A fresh bucket and catalog database, with the client environment set."""
+    yield from new_place(servers, monkeypatch)
+
+
+@pytest.fixture
+def new_archive(request: pytest.FixtureRequest, tmp_path: Path, isolated_env: Path, backend: str):  # type: ignore[no-untyped-def]
+    """Make an archive on this test's backend: ``new_archive(name, *init options)``."""
+
+    def make(name: str = "archive", *options: str) -> ArchiveFixture:
+        root = tmp_path / name
+        if backend == "s3":
+            place: S3Place = request.getfixturevalue("s3_place")
+            url = f"s3://{place.bucket}/{name}"
+            res = invoke("init", "--store", url, "--retention-days", "1", *options)
+            assert res.exit_code == 0, res.stderr
+            surface = S3Surface(S3Place(place.servers, place.bucket, name, place.catalog, place.database))
+            return ArchiveFixture(root, isolated_env, url, surface, "s3")
+        res = invoke("init", str(root), *options)
+        assert res.exit_code == 0, res.stderr
+        return ArchiveFixture(root, isolated_env)
+
+    return make
+
+
+@pytest.fixture
+def archive(new_archive) -> ArchiveFixture:  # type: ignore[no-untyped-def]
+    """An initialised archive with one archivist key, alice (on this test's backend)."""
+    fx: ArchiveFixture = new_archive()
     fx.ok("keys", "generate", "alice")
     return fx
 

@@ -1,26 +1,53 @@
-"""Tools that damage archives on purpose, the way an attacker or a failing disk would."""
+"""Tools that damage archives on purpose, the way an attacker or a failing disk would.
+
+They work on an archive's ``Surface`` (``backends.py``): its files, or its S3 objects
+through the S3 API, by key, so the same attack runs on every backend.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import zlib
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from isal import isal_zlib
 
 from archiver.signing import make_signature
+from archiver.storage import Entry, Store
+
+from backends import Surface
 
 
-def read_member(path: Path, offset: int) -> tuple[bytes, int]:
+class MemoryStore(Store):
+    """Some bytes as a ``Store`` (to run archiver's readers on a file taken out of an archive)."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.data = files
+        self.location = "memory"
+
+    def files(self, prefix: str) -> list[Entry]:
+        return [Entry(k, len(v)) for k, v in sorted(self.data.items()) if k.startswith(prefix)]
+
+    def read(self, key: str, limit: int | None = None) -> bytes:
+        return self.data[key][:limit]
+
+    def open(self, key: str) -> BinaryIO:
+        return io.BytesIO(self.data[key])
+
+    def size(self, key: str) -> int | None:
+        return len(self.data[key]) if key in self.data else None
+
+
+def read_member(data: bytes, offset: int) -> tuple[bytes, int]:
     """Decompress the gzip member at offset; returns (data, compressed length)."""
-    raw = path.read_bytes()[offset:]
+    raw = data[offset:]
     d = isal_zlib.decompressobj(31)
-    data = d.decompress(raw)
+    out = d.decompress(raw)
     assert d.eof
-    return data, len(raw) - len(d.unused_data)
+    return out, len(raw) - len(d.unused_data)
 
 
 def gzip_member_of_length(data: bytes, length: int) -> bytes:
@@ -42,13 +69,19 @@ def gzip_member_of_length(data: bytes, length: int) -> bytes:
     return out
 
 
-def rewrite_member(path: Path, offset: int, transform: Callable[[bytes], bytes]) -> None:
+def rewrite_member(files: Surface, key: str, offset: int, transform: Callable[[bytes], bytes]) -> None:
     """Replace the record at offset by transform(record bytes), keeping the member's length."""
-    data, length = read_member(path, offset)
-    new = gzip_member_of_length(transform(data), length)
-    blob = bytearray(path.read_bytes())
-    blob[offset : offset + length] = new
-    path.write_bytes(bytes(blob))
+    blob = bytearray(files.read(key))
+    data, length = read_member(bytes(blob), offset)
+    blob[offset : offset + length] = gzip_member_of_length(transform(data), length)
+    files.write(key, bytes(blob))
+
+
+def flip_byte(files: Surface, key: str, index: int) -> None:
+    """Flip every bit of one byte of a file (a disk that went bad)."""
+    blob = bytearray(files.read(key))
+    blob[index] ^= 0xFF
+    files.write(key, bytes(blob))
 
 
 def warc_b32(data: bytes) -> str:
@@ -80,16 +113,19 @@ def flip_payload_byte(record: bytes, index: int, fix_digest: bool) -> bytes:
     return new
 
 
-def manifest_paths(root: Path) -> list[Path]:
-    return sorted((root / "manifests" / "events").rglob("*.json"))
+def manifest_keys(files: Surface, doc: str = "") -> list[str]:
+    """The manifests (of one document, given its id), by key."""
+    prefix = f"manifests/events/{doc[:2]}/{doc}" if doc else "manifests/events/"
+    return [k for k in files.keys(prefix) if k.endswith(".json")]
 
 
-def load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text("utf-8"))
+def load(files: Surface, key: str) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(files.read(key))
+    return out
 
 
-def dump(path: Path, doc: dict[str, Any]) -> None:
-    path.write_bytes((json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode())
+def dump(files: Surface, key: str, doc: dict[str, Any]) -> None:
+    files.write(key, (json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode())
 
 
 def resign(doc: dict[str, Any], private: Any, role: str = "archivist") -> dict[str, Any]:
@@ -98,59 +134,57 @@ def resign(doc: dict[str, Any], private: Any, role: str = "archivist") -> dict[s
     return doc
 
 
-def replace_last_metadata_record(root: Path, manifest_file: Path) -> None:
+def replace_last_metadata_record(files: Surface, manifest_key: str) -> None:
     """Make the WARC copy of the last event's manifest match its (altered) file.
 
-    Only possible for the very last record of the last WARC file (nothing
-    after it shifts); a thorough attacker who rewrote a manifest would do it.
+    Only possible for the very last record of its WARC file (nothing after it
+    shifts); a thorough attacker who rewrote a manifest would do it.
     """
-    from archiver.warcread import RecordReader
-    from archiver.warcstore import MANIFEST_CONTENT_TYPE, _GzipMember
-
-    doc = load(manifest_file)
-    warc = root / "store" / doc["storage"]["warc_file"]
-    meta_offset = last_record_offset(warc)
-    with open(warc, "rb") as f:
-        old = RecordReader(f, meta_offset)
-        headers = dict(old.headers.fields)
-        list(old.block())
-        assert headers["content-type"] == MANIFEST_CONTENT_TYPE, "the last record is not a manifest"
-    data = manifest_file.read_bytes()
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
-    with open(warc, "r+b") as f:
-        f.truncate(meta_offset)
-        f.seek(meta_offset)
-        member = _GzipMember(f)  # type: ignore[arg-type]
-        w = WARCWriter(member, gzip=False, warc_version="WARC/1.1")
-        hs = [
-            ("WARC-Type", "metadata"),
-            ("WARC-Record-ID", headers["warc-record-id"]),
-            ("WARC-Date", headers["warc-date"]),
-            ("WARC-Target-URI", headers["warc-target-uri"]),
-            ("WARC-Concurrent-To", headers["warc-concurrent-to"]),
-            ("WARC-Block-Digest", warc_b32(data)),
-        ]
-        import io
+    from archiver.warcread import RecordReader
+    from archiver.warcstore import MANIFEST_CONTENT_TYPE, _GzipMember
 
-        rec = w.create_warc_record(
-            "",
-            "metadata",
-            payload=io.BytesIO(data),
-            length=len(data),
-            warc_content_type=MANIFEST_CONTENT_TYPE,
-            warc_headers=StatusAndHeaders("", hs, protocol="WARC/1.1"),
-        )
-        w.write_record(rec)
+    doc = load(files, manifest_key)
+    key = "store/" + doc["storage"]["warc_file"]
+    blob = files.read(key)
+    meta_offset = last_record_offset(blob)
+    f = io.BytesIO(blob)
+    old = RecordReader(f, meta_offset)
+    headers = dict(old.headers.fields)
+    list(old.block())
+    assert headers["content-type"] == MANIFEST_CONTENT_TYPE, "the last record is not a manifest"
+    data = files.read(manifest_key)
+    out = io.BytesIO()
+    out.write(blob[:meta_offset])
+    member = _GzipMember(out)  # type: ignore[arg-type]
+    w = WARCWriter(member, gzip=False, warc_version="WARC/1.1")
+    hs = [
+        ("WARC-Type", "metadata"),
+        ("WARC-Record-ID", headers["warc-record-id"]),
+        ("WARC-Date", headers["warc-date"]),
+        ("WARC-Target-URI", headers["warc-target-uri"]),
+        ("WARC-Concurrent-To", headers["warc-concurrent-to"]),
+        ("WARC-Block-Digest", warc_b32(data)),
+    ]
+    rec = w.create_warc_record(
+        "",
+        "metadata",
+        payload=io.BytesIO(data),
+        length=len(data),
+        warc_content_type=MANIFEST_CONTENT_TYPE,
+        warc_headers=StatusAndHeaders("", hs, protocol="WARC/1.1"),
+    )
+    w.write_record(rec)
+    files.write(key, out.getvalue())
 
 
-def last_record_offset(warc: Path) -> int:
-    """Offset of the last record in a WARC file."""
-    from archiver.storage import LocalStore
+def last_record_offset(warc: bytes) -> int:
+    """Offset of the last record in a WARC file's bytes."""
     from archiver.warcscan import scan_file
 
-    return [off for off, _ in scan_file(LocalStore(warc.parent), warc.name)][-1]
+    return [off for off, _ in scan_file(MemoryStore({"w": warc}), "w")][-1]
 
 
 def random_arabic(seed: int, words: int) -> str:
@@ -162,36 +196,101 @@ def random_arabic(seed: int, words: int) -> str:
     return " ".join(rng.choice(vocab) + str(rng.randint(0, 999)) for _ in range(words))
 
 
-def relog(root: Path, signer: str = "alice") -> None:
+def _segmented(files: Surface) -> bool:
+    return int(json.loads(files.read("manifests/archive.json"))["format_version"]) >= 2
+
+
+def log_text(files: Surface) -> bytes:
+    """The log's entries (``entries``, or the segments one after another)."""
+    if _segmented(files):
+        return b"".join(files.read(k) for k in files.keys("manifests/log/segments/"))
+    return files.read("manifests/log/entries")
+
+
+def write_log_text(files: Surface, text: bytes) -> None:
+    """Replace the log's entries (and, in format 1, its node files) without re-signing
+    anything: what an attacker without a key can do to the log."""
+    from archiver.logview import parse_entries
+    from archiver.tlog import MemoryTree
+
+    entries = parse_entries(text)
+    if _segmented(files):
+        for k in files.keys("manifests/log/segments/"):
+            files.delete(k)
+        files.write(f"manifests/log/segments/{len(entries):012d}", text)
+        return
+    files.write("manifests/log/entries", text)
+    for k, level in enumerate(MemoryTree([h for h, _ in entries]).levels):
+        files.write(f"manifests/log/level-{k:02d}", b"".join(level))
+
+
+RECORD_DIRS = (
+    "manifests/events/",
+    "manifests/keys/",
+    "manifests/audits/",
+    "manifests/tsa/",
+    "manifests/timestamps/",
+)
+
+
+def relog(files: Surface, signer: str = "alice") -> None:
     """An insider holding a key rewrites the log to match altered records and re-signs
     every checkpoint: what remains detectable then is only what the records themselves show
-    (and, with an auditor's kept checkpoint, log-rollback)."""
-    from archiver import Archive, KeyStore
-    from archiver.logcheck import record_files
-    from archiver.merkle import leaf_hash
-    from archiver.tlog import Log, MemoryTree, checkpoint_body, note_key_name, sign_checkpoint
+    (on S3 also that objects were rewritten; with an auditor's kept checkpoint, log-rollback).
 
-    arch = Archive.open(root)
-    log = Log(arch.layout.log)
-    old_sizes = [int(p.name) for p in log.checkpoint_files()]
-    kept = [p for _, p in log.entries() if (root / p).exists()]
-    kept += [
-        arch.layout.relative(f) for f in record_files(arch.layout) if arch.layout.relative(f) not in kept
+    Works on either form of the log: ``entries`` and node files (format 1), or segments
+    (format 2)."""
+    from archiver import KeyStore
+    from archiver.logview import format_entries, parse_entries
+    from archiver.merkle import leaf_hash
+    from archiver.tlog import MemoryTree, checkpoint_body, note_key_name, sign_checkpoint
+
+    info = json.loads(files.read("manifests/archive.json"))
+    segmented = info["format_version"] >= 2
+    old_checkpoints = files.keys("manifests/log/checkpoints/")
+    old_sizes = [int(k.rsplit("/", 1)[-1]) for k in old_checkpoints]
+    if segmented:
+        text = b"".join(files.read(k) for k in files.keys("manifests/log/segments/"))
+    else:
+        text = files.read("manifests/log/entries")
+    present = set(files.keys("manifests/"))
+    kept = [k for _, k in parse_entries(text) if k in present]
+    records = [
+        k
+        for k in sorted(present)
+        if k.startswith(RECORD_DIRS)
+        and k.endswith((".json", ".pem", ".tsr"))
+        and not k.rsplit("/", 1)[-1].startswith(".")
     ]
-    leaves = [leaf_hash((root / p).read_bytes()) for p in kept]
-    log.entries_path.write_text("".join(f"{h.hex()} {p}\n" for h, p in zip(leaves, kept, strict=True)))
+    kept += [k for k in records if k not in kept]
+    leaves = [leaf_hash(files.read(k)) for k in kept]
     tree = MemoryTree(leaves)
-    for f in log.dir.glob("level-*"):
-        f.unlink()
-    for k, level in enumerate(tree.levels):
-        (log.dir / f"level-{k:02d}").write_bytes(b"".join(level))
+    sizes = sorted({s for s in old_sizes if s <= tree.size} | {tree.size})
+    entries = list(zip(leaves, kept, strict=True))
+    if segmented:
+        new = {f"manifests/log/segments/{s:012d}" for s in sizes}
+        for k in files.keys("manifests/log/segments/"):
+            if k not in new:
+                files.delete(k)
+        start = 0
+        for s in sizes:
+            files.write(f"manifests/log/segments/{s:012d}", format_entries(entries[start:s]))
+            start = s
+    else:
+        files.write("manifests/log/entries", format_entries(entries))
+        for k in files.keys("manifests/log/level-"):
+            files.delete(k)
+        for level, nodes in enumerate(tree.levels):
+            files.write(f"manifests/log/level-{level:02d}", b"".join(nodes))
     key = KeyStore().load(signer, lambda n: None)
-    for p in log.checkpoint_files():
-        p.unlink()
-    for size in sorted({s for s in old_sizes if s <= tree.size} | {tree.size}):
+    archive_id = info["archive_id"]
+    for k in old_checkpoints:
+        if int(k.rsplit("/", 1)[-1]) not in sizes:
+            files.delete(k)
+    for size in sizes:
         note = sign_checkpoint(
-            checkpoint_body(arch.archive_id, size, tree.root(size)),
+            checkpoint_body(archive_id, size, tree.root(size)),
             note_key_name(key.name, key.key_id),
             key.private,
         )
-        (log.checkpoints / f"{size:012d}").write_text(note)
+        files.write(f"manifests/log/checkpoints/{size:012d}", note.encode())

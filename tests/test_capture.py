@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from webserver import HTML, serve
 
 from conftest import ArchiveFixture, tree_snapshot, warcio_check
+from webserver import HTML, serve
 
 
 @pytest.fixture
@@ -102,7 +102,11 @@ def test_tampered_response_payload_is_reported(archive: ArchiveFixture, site: st
 
     [doc] = archive.ok("capture", f"{site}/page.html").stdout.split()
     s = _manifest(archive.root, doc)["storage"]
-    warc = archive.root / "store" / s["warc_file"]
     # flip a payload byte and fix the record's own digests: only the manifest can tell
-    rewrite_member(warc, s["offset"], lambda rec: flip_payload_byte(rec, -10, fix_digest=True))
+    rewrite_member(
+        archive.files,
+        "store/" + s["warc_file"],
+        s["offset"],
+        lambda rec: flip_payload_byte(rec, -10, fix_digest=True),
+    )
     assert "content-mismatch" in archive.verify_codes()

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
-from archiver import Archive, KeyStore
-from archiver.commit import WriteTransaction
+from archiver import KeyStore
 from archiver.events import _new_version, _open
 from archiver.sealing import seal_and_queue
 
 from conftest import ArchiveFixture, invoke
-from tamper import load, manifest_paths, random_arabic, rewrite_member
+from tamper import load, manifest_keys, random_arabic, rewrite_member
+
+pytestmark = pytest.mark.backends
 
 BOILERPLATE_START = "\n0 التعليقات Blogger"
 
@@ -32,8 +32,8 @@ def team(archive: ArchiveFixture) -> ArchiveFixture:
     return archive
 
 
-def _events(root: Path, doc: str) -> list[dict]:
-    return [load(p) for p in manifest_paths(root) if p.name.startswith(doc)]
+def _events(fx: ArchiveFixture, doc: str) -> list[dict]:
+    return [load(fx.files, k) for k in manifest_keys(fx.files, doc)]
 
 
 def test_full_story_on_a_corpus_text(team, corpus, tmp_path):
@@ -119,6 +119,7 @@ def test_custody_rules_refuse_clearly(team, arabic_dir, tmp_path):
     assert team.verify_codes() == set()
 
 
+@pytest.mark.local_only  # the other copy is a copy of the archive's folder
 def test_accept_made_on_another_copy_is_imported(team, arabic_dir, tmp_path):
     [doc] = team.ok("--key", "alice", "ingest", str(arabic_dir / "a.txt")).stdout.split()
     team.ok(
@@ -140,6 +141,7 @@ def test_accept_made_on_another_copy_is_imported(team, arabic_dir, tmp_path):
     assert "already present" in team.ok("--key", "alice", "import", str(copy / event_path)).stdout
 
 
+@pytest.mark.local_only  # the other copy is a copy of the archive's folder
 def test_import_refuses_what_would_not_verify(team, arabic_dir, tmp_path):
     [doc] = team.ok("--key", "alice", "ingest", str(arabic_dir / "a.txt")).stdout.split()
     team.ok("--key", "alice", "transfer", doc, "--to", _key_id(team, "bob"), "--reason", "x")
@@ -170,6 +172,7 @@ def test_import_refuses_what_would_not_verify(team, arabic_dir, tmp_path):
     assert team.verify_codes() == set()
 
 
+@pytest.mark.local_only  # the other copy is a copy of the archive's folder
 def test_key_made_on_another_copy_is_imported(archive, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(archive.root, copy)
@@ -205,9 +208,9 @@ def story(team, arabic_dir, tmp_path):
 def _forge(archive: ArchiveFixture, doc: str, build, key_name: str, role: str = "archivist") -> None:
     """Write an event through the real write path, but skipping every custody check:
     what an insider with the code and a key could do."""
-    arch = Archive.open(archive.root)
+    arch = archive.open()
     key = KeyStore().load(key_name, lambda n: None)
-    with WriteTransaction(arch, key) as tx:
+    with arch.transaction(key) as tx:
         chain, state = _open(tx, doc)
         manifest = build(arch, chain, state, key)
         seal_and_queue(tx, manifest, key, role, state.storage["record_id"], concurrent=False)
@@ -220,29 +223,27 @@ def _base(arch, chain, state, key, action):
 
 
 def test_chain_broken_middle_event_deleted(story):
-    paths = [p for p in manifest_paths(story.root) if p.name.startswith(story.doc)]
-    paths[1].unlink()
+    story.files.delete(manifest_keys(story.files, story.doc)[1])
     story.ok("reindex")
     # its content record and manifest copy are now unaccounted for, and the log misses it
-    assert story.verify_codes() == {"chain-broken", "record-orphan", "log-mismatch"}
+    assert story.verify_codes() == story.expect("chain-broken", "record-orphan", "log-mismatch")
 
 
 def test_chain_broken_two_events_swapped(story):
-    a, b = [p for p in manifest_paths(story.root) if p.name.startswith(story.doc)][1:3]
-    tmp = a.with_suffix(".swap")
-    a.rename(tmp)
-    b.rename(a)
-    tmp.rename(b)
+    a, b = manifest_keys(story.files, story.doc)[1:3]
+    da, db = story.files.read(a), story.files.read(b)
+    story.files.write(a, db)
+    story.files.write(b, da)
     # the index and the log still name the files where the events were
-    assert story.verify_codes() == {"chain-broken", "index-stale", "log-mismatch"}
+    assert story.verify_codes() == story.expect("chain-broken", "index-stale", "log-mismatch")
 
 
 def test_custody_invalid_previous_custodian_signs_after_transfer(story, tmp_path):
-    arch = Archive.open(story.root)
+    arch = story.open()
     alice = KeyStore().load("alice", lambda n: None)
     forged = tmp_path / "v3.txt"
     forged.write_text("نص مزور", encoding="utf-8")
-    with WriteTransaction(arch, alice) as tx:
+    with arch.transaction(alice) as tx:
         chain, state = _open(tx, story.doc)
         _new_version(tx, chain, state, forged, "forged by the former custodian", alice, "edited")
     assert story.verify_codes() == {"custody-invalid"}
@@ -285,9 +286,8 @@ def test_forged_transfer(story, case):
 
 
 def test_content_mismatch_stored_diff_edited(story):
-    edit = next(e for e in _events(story.root, story.doc) if e["action"] == "edited")
+    edit = next(e for e in _events(story, story.doc) if e["action"] == "edited")
     ref = edit["diff"]["record"]
-    warc = story.root / "store" / ref["warc_file"]
 
     def change(record: bytes) -> bytes:
         # make the diff claim one line more was removed, and fix the WARC digest
@@ -297,8 +297,8 @@ def test_content_mismatch_stored_diff_edited(story):
         block = rest[:-4].replace("سطر ثانٍ".encode(), "سطر ثانى".encode(), 1)
         return set_header(head + b"\r\n\r\n" + block + b"\r\n\r\n", "WARC-Block-Digest", warc_b32(block))
 
-    rewrite_member(warc, ref["offset"], change)
-    assert story.verify_codes() == {"content-mismatch"}
+    rewrite_member(story.files, "store/" + ref["warc_file"], ref["offset"], change)
+    assert story.verify_codes() == story.expect("content-mismatch")
 
 
 def test_redaction_checked_with_and_without_the_original(team, tmp_path):
@@ -340,8 +340,7 @@ def test_redaction_tampered_in_the_archive(team, tmp_path):
     team.ok("--key", "alice", "redact", doc, str(red), "--reason", "protect a witness")
     assert team.verify_codes() == set()
     # alter an unredacted word of the published version, fixing every WARC digest
-    e = next(e for e in _events(team.root, doc) if e["action"] == "redacted")
-    warc = team.root / "store" / e["storage"]["warc_file"]
+    e = next(e for e in _events(team, doc) if e["action"] == "redacted")
     from tamper import set_header, warc_b32
 
     def change(record: bytes) -> bytes:
@@ -350,10 +349,10 @@ def test_redaction_tampered_in_the_archive(team, tmp_path):
         out = set_header(head + b"\r\n\r\n" + block + b"\r\n\r\n", "WARC-Block-Digest", warc_b32(block))
         return set_header(out, "WARC-Payload-Digest", warc_b32(block))
 
-    rewrite_member(warc, e["storage"]["offset"], change)
+    rewrite_member(team.files, "store/" + e["storage"]["warc_file"], e["storage"]["offset"], change)
     codes = team.verify_codes()
     # the bytes no longer match the signed digests, and the proof no longer holds
-    assert codes == {"content-mismatch"}
+    assert codes == team.expect("content-mismatch")
     report = team.run("verify", "--json").json()
     messages = " ".join(p["message"] for p in report["problems"])  # type: ignore[index]
     assert "does not derive from the signed original" in messages

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from conftest import REPO
-from tamper import manifest_paths
+from tamper import manifest_keys
 
 
 def _python_block(doc: Path, marker: str) -> str:
@@ -25,7 +25,7 @@ def test_format_md_worked_example_checks_a_real_signature(archive, arabic_dir, t
     archive.ingest(arabic_dir / "a.txt")  # a second event, to check the "previous" link
     script = tmp_path / "check_signature.py"
     script.write_text(_python_block(REPO / "docs" / "format.md", "# check_signature.py"))
-    first, second = manifest_paths(archive.root)
+    first, second = (archive.root / k for k in manifest_keys(archive.files))
     res = subprocess.run(
         [sys.executable, str(script), str(archive.root), str(first)],
         capture_output=True,

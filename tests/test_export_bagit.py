@@ -141,7 +141,7 @@ def test_placeholder_where_nothing_may_be_withheld_is_reported(redacted_archive,
         buf, Withheld(s["warc_file"], s["offset"], s["length"], s["record_id"], "sealed-version"), e["time"]
     )
     assert len(buf.getvalue()) == s["length"]
-    _, length = read_member(warc, s["offset"])
+    _, length = read_member(bytes(data), s["offset"])
     data[s["offset"] : s["offset"] + length] = buf.getvalue()
     warc.write_bytes(bytes(data))
     report = _verify(bag_path)

@@ -14,13 +14,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tsaserver import LocalTSA, serve_tsa
 from warcio.archiveiterator import ArchiveIterator
-from webserver import HTML, serve
 
 from archiver.waczexport import surt
 
 from conftest import ArchiveFixture, invoke
+from tsaserver import LocalTSA, serve_tsa
+from webserver import HTML, serve
 
 
 @pytest.fixture

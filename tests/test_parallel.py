@@ -7,8 +7,9 @@ import json
 import os
 from pathlib import Path
 
+from backends import Surface
 from conftest import ArchiveFixture, invoke
-from tamper import flip_payload_byte, manifest_paths, random_arabic, rewrite_member
+from tamper import flip_payload_byte, load, manifest_keys, random_arabic, rewrite_member
 
 
 def _texts(folder: Path, n: int) -> Path:
@@ -32,7 +33,7 @@ def test_ingest_with_worker_processes_matches_inline(tmp_path, isolated_env, mon
         results[workers] = [(i["source"], i["sha256"]) for i in json.loads(res.stdout)]
         report = invoke("--archive", str(root), "verify", "--json").json()
         assert report["ok"], report["problems"]
-        contents = [json.loads(p.read_text())["content"] for p in manifest_paths(root)]
+        contents = [json.loads((root / k).read_bytes())["content"] for k in manifest_keys(Surface(root))]
         assert all(c["redactable"]["tokens"] > 0 for c in contents if c["media_type"] == "text/plain")
     assert results["0"] == results["1"]
 
@@ -54,14 +55,14 @@ def test_bad_file_in_a_parallel_batch_writes_nothing(tmp_path, archive: ArchiveF
 def test_verify_reading_warc_files_in_parts_reports_the_same(archive: ArchiveFixture, tmp_path, monkeypatch):
     docs = archive.ingest(_texts(tmp_path / "texts", 40))
     manifests = {
-        json.loads(p.read_text())["document_id"]: json.loads(p.read_text())
-        for p in manifest_paths(archive.root)
+        load(archive.files, k)["document_id"]: load(archive.files, k) for k in manifest_keys(archive.files)
     }
     # damage one record early in the file and one late: each part finds its own
     for doc in (docs[2], docs[-3]):
         s = manifests[doc]["storage"]
         rewrite_member(
-            archive.root / "store" / s["warc_file"],
+            archive.files,
+            "store/" + s["warc_file"],
             s["offset"],
             lambda r: flip_payload_byte(r, -40, fix_digest=True),
         )

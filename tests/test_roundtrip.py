@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import invoke, warcio_check
+pytestmark = pytest.mark.backends
 
 
 def _corpus_metadata(entry: dict[str, object]) -> dict[str, object]:
@@ -50,7 +50,7 @@ def test_corpus_round_trip(archive, corpus, tmp_path):
         assert shown["content"]["charset"] == "utf-8"  # type: ignore[index]
     listed = archive.ok("list", "--json").json()
     assert {d["document"] for d in listed} == {d for d, _ in ids.values()}  # type: ignore[union-attr,index]
-    warcio_check(archive.root / "store")
+    archive.warcio_check(tmp_path)
 
 
 def test_text_digest_ignores_line_endings_and_composition(archive, tmp_path):
@@ -105,7 +105,7 @@ def test_empty_binary_and_stdin(archive, tmp_path):
     stdin_doc = archive.ok("show", ds, "--json").json()
     assert stdin_doc["source"]["filename"] is None  # type: ignore[index]
     assert archive.verify_codes() == set()
-    warcio_check(archive.root / "store")
+    archive.warcio_check(tmp_path)
 
 
 def test_identical_bytes_elsewhere_become_a_revisit_record(archive, tmp_path):
@@ -124,22 +124,23 @@ def test_identical_bytes_elsewhere_become_a_revisit_record(archive, tmp_path):
     assert archive.ok("show", da, "--json").json()["sequence"] == 1  # type: ignore[index]
     assert archive.ok("show", da, "--version", "0", "--json").json()["sequence"] == 0  # type: ignore[index]
     assert archive.verify_codes() == set()
-    warcio_check(archive.root / "store")
+    archive.warcio_check(tmp_path)
 
 
-def test_rotation_starts_new_files_each_with_warcinfo(tmp_path):
-    root = tmp_path / "small"
-    assert invoke("init", str(root), "--warc-size", "4096").exit_code == 0
-    assert invoke("--archive", str(root), "keys", "generate", "alice").exit_code == 0
+def test_rotation_starts_new_files_each_with_warcinfo(new_archive, tmp_path):
+    small = new_archive("small", "--warc-size", "4096")
+    small.ok("keys", "generate", "alice")
+    files = []
     for i in range(6):
         p = tmp_path / f"doc{i}.bin"
         p.write_bytes(os.urandom(3000))
-        assert invoke("--archive", str(root), "ingest", str(p)).exit_code == 0
-    warcs = sorted((root / "store").glob("*.warc.gz"))
-    assert len(warcs) >= 3
-    warcio_check(root / "store")
-    res = invoke("--archive", str(root), "verify", "--json")
-    assert res.exit_code == 0, res.stdout
+        files.append(p)
+    small.ingest(*files[:3])  # one command across several files
+    for p in files[3:]:
+        small.ingest(p)
+    assert len(small.files.keys("store/")) >= 3
+    small.warcio_check(tmp_path)
+    assert small.verify_codes() == set()
 
 
 def test_verify_single_document(archive, arabic_dir):
@@ -148,7 +149,7 @@ def test_verify_single_document(archive, arabic_dir):
     report = archive.ok("verify", da[:6], "--json").json()
     assert report["scope"] == "documents" and report["counts"]["documents"] == 1  # type: ignore[index]
     # damage the other document only: verifying da stays clean, db does not
-    (archive.root / "manifests" / "events" / db[:2] / f"{db}-000000.json").write_text("{}")
+    archive.files.write(f"manifests/events/{db[:2]}/{db}-000000.json", b"{}")
     assert archive.verify_codes(da) == set()
     assert "schema-invalid" in archive.verify_codes(db)
 
@@ -182,5 +183,5 @@ def test_large_batches_are_written_in_groups(archive, tmp_path, monkeypatch):
     assert [o["sequence"] for o in out] == [0, 0, 1, 0, 2]  # type: ignore[index]
     assert len({o["document"] for o in out}) == 3  # type: ignore[index]
     assert archive.verify_codes() == set()
-    checkpoints = sorted((archive.root / "manifests" / "log" / "checkpoints").iterdir())
-    assert [int(p.name) for p in checkpoints] == [1, 6]  # the key, then one commit for all five
+    checkpoints = archive.files.keys("manifests/log/checkpoints/")
+    assert [int(k.rsplit("/", 1)[-1]) for k in checkpoints] == [1, 6]  # the key, then one commit for all five

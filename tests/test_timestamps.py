@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tsaserver import LocalTSA, serve_tsa
-from webserver import serve
 
 from conftest import ArchiveFixture, tree_snapshot
+from tsaserver import LocalTSA, serve_tsa
+from webserver import serve
 
 OPENSSL = shutil.which("openssl")
 

@@ -30,7 +30,9 @@ from archiver.tlog import (
 )
 
 from conftest import ArchiveFixture
-from tamper import manifest_paths, relog
+from tamper import load, log_text, manifest_keys, relog, write_log_text
+
+pytestmark = pytest.mark.backends
 
 # The 8-leaf test tree of the Certificate Transparency implementations
 # (transparency-dev/merkle testonly: LeafInputs, RootHashes, reference proofs).
@@ -251,44 +253,35 @@ def _checkpoint(archive: ArchiveFixture, tmp_path: Path, name: str) -> Path:
 
 def _remove_last_document(archive: ArchiveFixture) -> None:
     """Delete the newest document's events and its WARC records (it was written last)."""
-    import json
-
-    newest = max(manifest_paths(archive.root), key=lambda p: json.loads(p.read_text())["time"])
-    doc = json.loads(newest.read_text())
-    warc = archive.root / "store" / doc["storage"]["warc_file"]
-    with open(warc, "r+b") as f:
-        f.truncate(doc["storage"]["offset"])
-    newest.unlink()
+    newest = max(manifest_keys(archive.files), key=lambda k: load(archive.files, k)["time"])
+    storage = load(archive.files, newest)["storage"]
+    warc = "store/" + storage["warc_file"]
+    archive.files.write(warc, archive.files.read(warc)[: storage["offset"]])
+    archive.files.delete(newest)
 
 
 def test_deleted_document_with_log_rebuilt_but_old_checkpoints_kept(logged, tmp_path):
+    from archiver.logview import format_entries, parse_entries
+
     _remove_last_document(logged)
     logged.ok("reindex")
     # the attacker rebuilds entries and nodes, but cannot re-sign: old checkpoints stay
-    import archiver.tlog as tlog
-    from archiver import Archive
-    from archiver.logcheck import record_files
-
-    arch = Archive.open(logged.root)
-    log = tlog.Log(arch.layout.log)
-    keep = [(h, p) for h, p in log.entries() if (logged.root / p).exists()]
-    log.entries_path.write_text("".join(f"{h.hex()} {p}\n" for h, p in keep))
-    tree = MemoryTree([h for h, _ in keep])
-    for k, level in enumerate(tree.levels):
-        (log.dir / f"level-{k:02d}").write_bytes(b"".join(level))
-    assert len(keep) == len(record_files(arch.layout))
-    assert logged.verify_codes() == {"log-mismatch"}
+    present = set(logged.files.keys("manifests/"))
+    keep = [(h, k) for h, k in parse_entries(log_text(logged.files)) if k in present]
+    write_log_text(logged.files, format_entries(keep))
+    assert logged.verify_codes() == logged.expect("log-mismatch")
 
 
 def test_deleted_document_with_everything_re_signed_needs_a_kept_checkpoint(logged, tmp_path):
     kept = _checkpoint(logged, tmp_path, "kept.txt")
     _remove_last_document(logged)
     logged.ok("reindex")
-    relog(logged.root)  # an insider with a key re-signs every checkpoint
-    assert logged.verify_codes() == set()
-    assert logged.verify_codes("--checkpoint", str(kept)) == {"log-rollback"}
+    relog(logged.files)  # an insider with a key re-signs every checkpoint
+    assert logged.verify_codes() == logged.expect()
+    assert logged.verify_codes("--checkpoint", str(kept)) == logged.expect("log-rollback")
 
 
+@pytest.mark.local_only  # restores a backup of the archive's folder
 def test_older_copy_restored_under_a_newer_checkpoint(logged, tmp_path, arabic_dir):
     backup = tmp_path / "backup"
     shutil.copytree(logged.root, backup)
@@ -305,25 +298,24 @@ def test_older_copy_restored_under_a_newer_checkpoint(logged, tmp_path, arabic_d
 
 
 def test_checkpoint_root_edited(logged):
-    cp = sorted((logged.root / "manifests" / "log" / "checkpoints").iterdir())[-1]
-    lines = cp.read_text().split("\n")
+    cp = logged.files.keys("manifests/log/checkpoints/")[-1]
+    lines = logged.files.read(cp).decode().split("\n")
     root = bytearray(base64.b64decode(lines[2]))
     root[0] ^= 1
     lines[2] = base64.b64encode(bytes(root)).decode()
-    cp.write_text("\n".join(lines))
-    assert logged.verify_codes() == {"signature-invalid", "log-mismatch"}
+    logged.files.write(cp, "\n".join(lines).encode())
+    assert logged.verify_codes() == logged.expect("signature-invalid", "log-mismatch")
 
 
 def test_appended_record_without_checkpoint(logged, tmp_path):
-    cps = sorted((logged.root / "manifests" / "log" / "checkpoints").iterdir())
-    cps[-1].unlink()  # as after a crash between the log append and the checkpoint
-    assert logged.verify_codes() == {"log-mismatch"}
+    cps = logged.files.keys("manifests/log/checkpoints/")
+    logged.files.delete(cps[-1])  # as after a crash between the log append and the checkpoint
+    assert logged.verify_codes() == logged.expect("log-mismatch")
 
 
 def test_record_not_in_the_log(logged):
-    log = logged.root / "manifests" / "log" / "entries"
-    lines = log.read_text().splitlines(keepends=True)
-    log.write_text("".join(lines[:-1]))
+    lines = log_text(logged.files).splitlines(keepends=True)
+    write_log_text(logged.files, b"".join(lines[:-1]))
     assert "log-mismatch" in logged.verify_codes()
 
 
@@ -332,7 +324,7 @@ def test_prove_output_verifies_independently(logged):
 
     doc = logged.ok("list", "--json").json()[1]["document"]  # type: ignore[index]
     proof = logged.ok("log", "prove", doc, "--version", "0").json()
-    manifest = (logged.root / proof["manifest"]).read_bytes()  # type: ignore[index]
+    manifest = logged.files.read(proof["manifest"])  # type: ignore[index]
     leaf = hashlib.sha256(b"\x00" + manifest).digest()
     assert base64.b64decode(proof["leaf_hash"]) == leaf  # type: ignore[index]
     path = [base64.b64decode(h) for h in proof["audit_path"]]  # type: ignore[index]
@@ -356,11 +348,10 @@ def test_consistency_output_verifies_independently(logged, tmp_path, arabic_dir)
 
 
 def test_every_write_command_appends_and_checkpoints(archive, arabic_dir, tmp_path):
-    log = archive.root / "manifests" / "log"
     sizes = []
 
     def size() -> int:
-        return len((log / "entries").read_text().splitlines())
+        return len(log_text(archive.files).splitlines())
 
     sizes.append(size())  # the first key
     [doc] = archive.ingest(arabic_dir / "a.txt")
@@ -372,7 +363,7 @@ def test_every_write_command_appends_and_checkpoints(archive, arabic_dir, tmp_pa
     archive.ok("--key", "alice", "edit", doc, str(v2), "--reason", "x")
     sizes.append(size())
     assert sizes == [1, 2, 3, 4]
-    cps = sorted(int(p.name) for p in (log / "checkpoints").iterdir())
+    cps = [int(k.rsplit("/", 1)[-1]) for k in archive.files.keys("manifests/log/checkpoints/")]
     assert cps == [1, 2, 3, 4]  # older checkpoints are kept
     assert archive.verify_codes() == set()
 

@@ -11,9 +11,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from webserver import HTML, serve
 
 from conftest import ArchiveFixture, tree_snapshot, warcio_check
+from webserver import HTML, serve
 
 WGET = shutil.which("wget")
 REQUIRE = bool(__import__("os").environ.get("ARCHIVER_REQUIRE_WGET"))
