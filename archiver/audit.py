@@ -87,6 +87,83 @@ def documents(store: Store) -> list[str]:
     return sorted(found)
 
 
+class _Run:
+    """One audit run: its budget, what it checked, and its record."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        max_seconds: float | None,
+        max_bytes: int | None,
+        monotonic: Monotonic,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.archive = archive
+        self.max_seconds = max_seconds
+        self.max_bytes = max_bytes
+        self.monotonic = monotonic
+        self.progress = progress
+        self.started = archive.clock()
+        self.t0 = monotonic()
+        self.spent = 0
+        self.checked: list[dict[str, Any]] = []
+        self.problems: list[Problem] = []
+
+    def spent_all(self) -> bool:
+        """The budget is used up (a run always checks at least one document)."""
+        if not self.checked:
+            return False
+        if self.max_seconds is not None and self.monotonic() - self.t0 >= self.max_seconds:
+            return True
+        return self.max_bytes is not None and self.spent >= self.max_bytes
+
+    def check(self, doc: str) -> bool:
+        """Verify one whole document; True when it passed."""
+        from .verify import verify
+
+        report = verify(self.archive, [doc])
+        self.spent += report.counts.bytes
+        self.problems.extend(report.problems)
+        self.checked.append(
+            {
+                "document": doc,
+                "events": report.counts.events,
+                "latest": _latest_manifest_id(self.archive.store, doc),
+                "bytes": report.counts.bytes,
+                "outcome": "pass" if report.ok else "fail",
+            }
+        )
+        if self.progress is not None:
+            self.progress(1)
+        return report.ok
+
+    def record(self, key: SigningKey, wait_seconds: float) -> tuple[dict[str, Any], str]:
+        """Sign the audit record and write it into the archive (logged). Returns it and its key."""
+        now = self.archive.clock()
+        record: dict[str, Any] = {
+            "format": "archiver/audit/1",
+            "archive_id": self.archive.archive_id,
+            "event_type": "fixity check",
+            "started": format_time(self.started),
+            "time": format_time(now),
+            "agent": {"key_id": key.key_id, "name": key.name, "role": "auditor"},
+            "tool": {"name": TOOL_NAME, "version": __version__},
+            "budget": {
+                "max_seconds": None if self.max_seconds is None else int(self.max_seconds),
+                "max_bytes": self.max_bytes,
+            },
+            "checked": self.checked,
+            "outcome": "fail" if self.problems else "pass",
+            "problems": [p.to_json() for p in self.problems],
+        }
+        record["signatures"] = [make_signature(record, key.private, "auditor")]
+        key_name = AUDITS + format_time(now).replace(":", "").replace("-", "") + ".json"
+        with self.archive.recording(wait_seconds) as batch:
+            batch.add(key_name, pretty_bytes(record))
+            batch.signer = key
+        return record, key_name
+
+
 def run_audit(
     archive: Archive,
     key: SigningKey,
@@ -103,68 +180,135 @@ def run_audit(
     Raises:
         StoreError: the audit record could not be written.
     """
-    from .verify import verify
-
-    store = archive.store
-    started = archive.clock()
-    t0 = monotonic()
-    seen = last_checked(store)
-    epoch = datetime.min.replace(tzinfo=started.tzinfo)
-    order = sorted(documents(store), key=lambda d: (seen.get(d, epoch), d))
-    checked: list[dict[str, Any]] = []
-    problems: list[Problem] = []
-    spent = 0
+    run = _Run(archive, max_seconds, max_bytes, monotonic, progress)
+    seen = last_checked(archive.store)
+    epoch = datetime.min.replace(tzinfo=run.started.tzinfo)
+    order = sorted(documents(archive.store), key=lambda d: (seen.get(d, epoch), d))
     for doc in order:
-        if checked and max_seconds is not None and monotonic() - t0 >= max_seconds:
+        if run.spent_all():
             break
-        if checked and max_bytes is not None and spent >= max_bytes:
-            break
-        report = verify(archive, [doc])
-        spent += report.counts.bytes
-        problems.extend(report.problems)
-        latest = _latest_manifest_id(store, doc)
-        checked.append(
-            {
-                "document": doc,
-                "events": report.counts.events,
-                "latest": latest,
-                "bytes": report.counts.bytes,
-                "outcome": "pass" if report.ok else "fail",
-            }
-        )
-        if report.ok:
-            seen[doc] = started
-        if progress is not None:
-            progress(1)
-    now = archive.clock()
+        if run.check(doc):
+            seen[doc] = run.started
     overdue = []
     if max_age_days is not None:
-        limit = now - timedelta(days=max_age_days)
+        limit = archive.clock() - timedelta(days=max_age_days)
         overdue = [d for d in order if seen.get(d, epoch) < limit]
-    record: dict[str, Any] = {
-        "format": "archiver/audit/1",
-        "archive_id": archive.archive_id,
-        "event_type": "fixity check",
-        "started": format_time(started),
-        "time": format_time(now),
-        "agent": {"key_id": key.key_id, "name": key.name, "role": "auditor"},
-        "tool": {"name": TOOL_NAME, "version": __version__},
-        "budget": {"max_seconds": None if max_seconds is None else int(max_seconds), "max_bytes": max_bytes},
-        "checked": checked,
-        "outcome": "fail" if problems else "pass",
-        "problems": [p.to_json() for p in problems],
-    }
-    record["signatures"] = [make_signature(record, key.private, "auditor")]
-    key_name = AUDITS + format_time(now).replace(":", "").replace("-", "") + ".json"
-    with archive.recording(wait_seconds) as batch:
-        batch.add(key_name, pretty_bytes(record))
-        batch.signer = key
+    record, key_name = run.record(key, wait_seconds)
+    note_verified(archive, [c["document"] for c in run.checked if c["outcome"] == "pass"], run.started)
     return AuditResult(
         record=record,
         path=key_name,
-        problems=problems,
+        problems=run.problems,
         overdue=overdue,
-        not_reached=len(order) - len(checked),
+        not_reached=len(order) - len(run.checked),
+    )
+
+
+def note_verified(archive: Archive, docs: list[str], when: datetime) -> None:
+    """An S3 archive's catalog keeps when each document last passed (``audit --worker``
+    shares out documents by it); the audit records stay the authority (``reindex``)."""
+    from .s3archive import S3Archive
+
+    if not isinstance(archive, S3Archive) or not docs:
+        return
+    cat = archive.catalog()
+    try:
+        cat.run(
+            "UPDATE documents SET last_verified = GREATEST(last_verified, %s) WHERE document_id = ANY(%s)",
+            (when, docs),
+        )
+        cat.run(
+            "UPDATE documents SET last_verified = %s WHERE last_verified IS NULL AND document_id = ANY(%s)",
+            (when, docs),
+        )
+    finally:
+        cat.close()
+
+
+#: documents a worker claims at a time
+SLICE = 10
+
+
+def run_worker_audit(
+    archive: Archive,
+    key: SigningKey,
+    *,
+    max_seconds: float | None = None,
+    max_bytes: int | None = None,
+    max_age_days: float | None = None,
+    slice_size: int = SLICE,
+    wait_seconds: float = 0.0,
+    monotonic: Monotonic = time.monotonic,
+    progress: Callable[[int], None] | None = None,
+) -> AuditResult:
+    """One of several machines auditing an S3 archive together (``audit --worker``): slices of
+    documents *due* (not verified within ``max_age_days``; without it, not verified since this
+    run started), least recently verified first, are claimed from the catalog (``FOR UPDATE
+    SKIP LOCKED``: a slice another worker holds is skipped, so no document is checked by two
+    workers at once), each slice verified and its dates updated in the same database
+    transaction, until the budget is spent or nothing is due. A document another worker
+    verified meanwhile is no longer due, so workers started together cover the archive once
+    between them. The run is recorded like any audit.
+
+    Raises:
+        InvalidInput: the archive is not an S3 archive.
+    """
+    from .errors import InvalidInput
+    from .s3archive import S3Archive
+
+    if not isinstance(archive, S3Archive):
+        raise InvalidInput(
+            "audit --worker shares the work out through the catalog of an S3 archive; "
+            "on a local archive run `archiver audit`"
+        )
+    run = _Run(archive, max_seconds, max_bytes, monotonic, progress)
+    due = run.started if max_age_days is None else run.started - timedelta(days=max_age_days)
+    cat = archive.catalog()
+    visited: list[str] = []  # failed documents stay due: not twice in one run
+    try:
+        while not run.spent_all():
+            with cat.transaction():
+                rows = cat.fetch(
+                    "SELECT document_id FROM documents WHERE (last_verified IS NULL OR last_verified < %s) "
+                    "AND NOT (document_id = ANY(%s)) "
+                    "ORDER BY last_verified NULLS FIRST, document_id LIMIT %s FOR UPDATE SKIP LOCKED",
+                    (due, visited, slice_size),
+                )
+                if not rows:
+                    break
+                passed = []
+                for (doc,) in rows:
+                    if run.spent_all():
+                        break  # the rest of the slice goes back, unchecked, when this commits
+                    visited.append(doc)
+                    if run.check(doc):
+                        passed.append(doc)
+                # the time of the check, not of the run's start: due is judged against it
+                cat.run(
+                    "UPDATE documents SET last_verified = %s WHERE document_id = ANY(%s)",
+                    (archive.clock(), passed),
+                )
+        total = int(cat.fetch("SELECT count(*) FROM documents")[0][0])
+        overdue: list[str] = []
+        if max_age_days is not None:
+            limit = archive.clock() - timedelta(days=max_age_days)
+            overdue = [
+                d
+                for (d,) in cat.fetch(
+                    "SELECT document_id FROM documents WHERE last_verified IS NULL OR last_verified < %s "
+                    "ORDER BY document_id",
+                    (limit,),
+                )
+            ]
+    finally:
+        cat.close()
+    record, key_name = run.record(key, wait_seconds)
+    return AuditResult(
+        record=record,
+        path=key_name,
+        problems=run.problems,
+        overdue=overdue,
+        not_reached=total - len(run.checked),
     )
 
 

@@ -29,7 +29,8 @@ from .merkle import leaf_hash
 from .warcstore import MANIFEST_CONTENT_TYPE, RecordRef, WarcWriter
 
 #: Events whose manifests are written together (after one WARC fsync): bounds memory.
-GROUP = 1000
+#: (``ARCHIVER_TEST_GROUP`` makes groups small, for tests of many groups in one command.)
+GROUP = int(os.environ.get("ARCHIVER_TEST_GROUP") or 1000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,10 +159,11 @@ class S3Archive(Archive):
     def recording(self, wait_seconds: float = 0.0) -> Iterator[RecordBatch]:
         """As for a local archive: the block runs under the log's lock (so its checks hold),
         then the records are committed and published."""
-        from .s3commit import S3WriteTransaction, locked_catalog
+        from .s3commit import COMMIT_WAIT, S3WriteTransaction, locked_catalog
 
         self.refuse_if_sealed()
-        with locked_catalog(self, wait_seconds) as cat:
+        # the log's lock is held only while a command commits: worth waiting for
+        with locked_catalog(self, max(wait_seconds, COMMIT_WAIT)) as cat:
             batch = RecordBatch()
             yield batch
             if batch.records:

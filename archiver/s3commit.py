@@ -49,6 +49,7 @@ from . import commit
 from .catalog import Catalog
 from .commit import Written
 from .errors import InvalidInput, StoreError
+from .fsutil import crashpoint
 from .index import row_of
 from .keystore import SigningKey
 from .layout import CHECKPOINTS, Layout, warc_key
@@ -187,6 +188,7 @@ class S3WriteTransaction:
 
     def _upload(self, path: Path) -> None:
         version, size, sha256 = self.store.upload(warc_key(path.name), path)
+        crashpoint("s3-warc-uploaded")
         self.catalog.run(
             "UPDATE warc_files SET version_id = %s, size = %s, sha256 = %s WHERE name = %s",
             (version, size, sha256, path.name),
@@ -258,6 +260,7 @@ class S3WriteTransaction:
                 (token_key(e.path), request_token(self.tsa, data, self.tsa_roots)) for e, data in self.pending
             ]
         self._stage(staged)
+        crashpoint("s3-staged")
         self.pending.clear()
         self._pending_latest.clear()
 
@@ -278,6 +281,7 @@ class S3WriteTransaction:
                 raise _NothingToCommit
             assert self.signer is not None, "a transaction that writes needs a signer for its checkpoint"
             commit_staged(self.archive, self.catalog, self.txn, self.signer, [w.row for w in self.done])
+            crashpoint("s3-committed")
             self.committed = True
             try:
                 publish(self.archive, self.catalog, self.txn, recovering=False)
@@ -390,6 +394,7 @@ def publish(archive: S3Archive, catalog: Catalog, txn: str, *, recovering: bool)
 
     def put(item: tuple[str, bytes]) -> None:
         key, data = item
+        crashpoint("s3-record-published")
         if recovering:
             head = store.head(key)
             if head is not None and head.get("ETag", "").strip('"') == _md5_hex(data):
@@ -412,6 +417,7 @@ def publish(archive: S3Archive, catalog: Catalog, txn: str, *, recovering: bool)
         "SELECT leaf, key FROM log_leaves WHERE idx >= %s AND idx < %s ORDER BY idx", (start, end)
     )
     put((f"{SEGMENTS}{end:012d}", format_entries([(bytes(h), k) for h, k in entries])))
+    crashpoint("s3-segment-published")
     [(note,)] = catalog.fetch("SELECT note FROM checkpoints WHERE size = %s", (end,))
     put((f"{CHECKPOINTS}{end:012d}", bytes(note)))
     with catalog.transaction():

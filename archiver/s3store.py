@@ -120,7 +120,7 @@ def _code(e: Exception) -> str:
 def s3_error(action: str, where: str, e: Exception) -> Exception:
     """One line for an S3 failure: missing objects as FileNotFoundError, the rest StoreError."""
     code = _code(e)
-    if code in ("NoSuchKey", "404", "NotFound"):
+    if code in ("NoSuchKey", "404", "NotFound", "NoSuchBucket"):
         return FileNotFoundError(2, "no such object", where)
     if type(e).__name__ in ("NoCredentialsError", "PartialCredentialsError"):
         return StoreError(
@@ -128,7 +128,10 @@ def s3_error(action: str, where: str, e: Exception) -> Exception:
         )
     if type(e).__name__ in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
         return StoreError(f"cannot reach the S3 endpoint to {action} {where}: {e}")
-    return StoreError(f"cannot {action} {where}: {code or type(e).__name__}: {e}")
+    detail = str(getattr(e, "response", {}).get("Error", {}).get("Message") or "")
+    if not code:
+        detail = str(e)
+    return StoreError(f"cannot {action} {where}: {code or type(e).__name__}{': ' + detail if detail else ''}")
 
 
 def _md5(data: bytes) -> str:

@@ -157,6 +157,23 @@ def s3_place(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Pl
 
 
 @pytest.fixture
+def extra_catalog(servers: Servers) -> Iterator[str]:
+    """One more empty catalog database (a second archive's, a rebuilt one)."""
+    import uuid
+
+    import psycopg
+
+    name = f"x_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(servers.pg_admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield servers.pg_admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(servers.pg_admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
 def new_archive(request: pytest.FixtureRequest, tmp_path: Path, isolated_env: Path, backend: str):  # type: ignore[no-untyped-def]
     """Make an archive on this test's backend: ``new_archive(name, *init options)``."""
 

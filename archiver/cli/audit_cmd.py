@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from ..archive import Archive
-from ..audit import run_audit
+from ..audit import run_audit, run_worker_audit
 from ..fsutil import atomic_write
 from . import cli
 from .common import echo_json, json_option, open_archive, paint, progress, signing_key, wait_option
@@ -44,6 +44,12 @@ from .common import echo_json, json_option, open_archive, paint, progress, signi
     metavar="CMD",
     help="Run CMD (a shell command) when problems are found; $ARCHIVER_AUDIT_REPORT names the report.",
 )
+@click.option(
+    "--worker",
+    is_flag=True,
+    help="S3 archives: take slices of documents from the catalog, so that audits running on "
+    "several machines at once share the work without overlap.",
+)
 @json_option
 @wait_option
 @click.pass_context
@@ -54,6 +60,7 @@ def audit_cmd(
     max_age: float | None,
     report_file: Path | None,
     on_failure: str | None,
+    worker: bool,
     as_json: bool,
     wait_seconds: float,
 ) -> None:
@@ -70,7 +77,7 @@ def audit_cmd(
     from ..reading import count_documents
 
     with progress(lambda: count_documents(archive), "auditing", quiet=as_json) as tick:
-        result = run_audit(
+        result = (run_worker_audit if worker else run_audit)(
             archive,
             key,
             max_seconds=max_seconds,
