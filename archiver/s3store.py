@@ -154,6 +154,8 @@ class S3Store(Store):
     """The objects of one archive. Picklable (verify reads large WARC files in worker
     processes): the client is made again, lazily, in each process."""
 
+    parallelism = READERS
+
     def __init__(self, where: S3Location) -> None:
         self.where = where
         self.location = where.url
@@ -227,11 +229,8 @@ class S3Store(Store):
             yield from zip(keys, pool.map(one, keys), strict=True)
 
     def open(self, key: str) -> BinaryIO:
-        head = self.head(key)
-        if head is None:
-            raise FileNotFoundError(2, "no such object", self._where(key))
-        raw = _RangeReader(self, self.object_key(key), int(head["ContentLength"]), self._where(key))
-        return io.BufferedReader(raw, READ_BUFFER)
+        """A seekable reader; a missing object is found (FileNotFoundError) at the first read."""
+        return io.BufferedReader(_RangeReader(self, self.object_key(key), self._where(key)), READ_BUFFER)
 
     def size(self, key: str) -> int | None:
         try:
@@ -401,16 +400,24 @@ class S3Store(Store):
 
 
 class _RangeReader(io.RawIOBase):
-    """A seekable reader over one object: a ranged GET from the position, streamed until a seek."""
+    """A seekable reader over one object, by ranged GETs: each fetches a window from the
+    position, starting small (a record read at an offset costs little) and doubling while
+    the reading goes on in sequence (a whole WARC file streams in few requests). Every
+    response is read to its end, so connections are reused."""
 
-    def __init__(self, store: S3Store, object_key: str, size: int, where: str) -> None:
+    MIN_WINDOW = 64 << 10
+    MAX_WINDOW = 64 << 20
+
+    def __init__(self, store: S3Store, object_key: str, where: str) -> None:
         self._store = store
         self._key = object_key
-        self._size = size
         self._where = where
+        self._size: int | None = None  # learned from the first response (or a HEAD, for seek-to-end)
         self._pos = 0
         self._body: Any = None
         self._body_pos = -1
+        self._left = 0  # bytes of the current response not yet read
+        self._window = self.MIN_WINDOW
 
     def readable(self) -> bool:
         return True
@@ -421,37 +428,63 @@ class _RangeReader(io.RawIOBase):
     def tell(self) -> int:
         return self._pos
 
+    def _length(self) -> int:
+        if self._size is None:
+            try:
+                head = self._store.client.head_object(Bucket=self._store.bucket, Key=self._key)
+            except Exception as e:
+                raise s3_error("read", self._where, e) from e
+            self._size = int(head["ContentLength"])
+        return self._size
+
     def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        base = 0 if whence == 0 else self._pos if whence == 1 else self._length()
         self._pos = max(0, base + offset)
         return self._pos
 
-    def readinto(self, buf: Any) -> int:
-        if self._pos >= self._size:
-            return 0
-        if self._body is None or self._body_pos != self._pos:
-            self._close_body()
-            try:
-                self._body = self._store.client.get_object(
-                    Bucket=self._store.bucket, Key=self._key, Range=f"bytes={self._pos}-"
-                )["Body"]
-            except Exception as e:
-                raise s3_error("read", self._where, e) from e
-            self._body_pos = self._pos
+    def _fetch(self) -> bool:
+        """Start the next response at the position; False at the end of the object."""
+        sequential = self._body is not None and self._body_pos == self._pos
+        self._close_body()
+        self._window = min(self._window * 2, self.MAX_WINDOW) if sequential else self.MIN_WINDOW
+        end = self._pos + self._window - 1
         try:
-            data = self._body.read(len(buf))
+            got = self._store.client.get_object(
+                Bucket=self._store.bucket, Key=self._key, Range=f"bytes={self._pos}-{end}"
+            )
+        except Exception as e:
+            if _code(e) == "InvalidRange":  # at or past the end
+                return False
+            raise s3_error("read", self._where, e) from e
+        total = str(got.get("ContentRange", "")).rpartition("/")[2]
+        if total.isdigit():
+            self._size = int(total)
+        self._body = got["Body"]
+        self._body_pos = self._pos
+        self._left = int(got.get("ContentLength", 0))
+        return self._left > 0
+
+    def readinto(self, buf: Any) -> int:
+        if self._size is not None and self._pos >= self._size:
+            return 0
+        if (self._body is None or self._body_pos != self._pos or self._left == 0) and not self._fetch():
+            return 0
+        try:
+            data = self._body.read(min(len(buf), self._left))
         except Exception as e:
             raise s3_error("read", self._where, e) from e
         n = len(data)
         buf[:n] = data
         self._pos += n
         self._body_pos = self._pos
+        self._left = self._left - n if n else 0
         return n
 
     def _close_body(self) -> None:
         if self._body is not None:
-            with contextlib.suppress(Exception):  # a stream we no longer read
-                self._body.close()
+            with contextlib.suppress(Exception):
+                if self._left:  # a response not read to its end: its connection is dropped
+                    self._body.close()
             self._body = None
 
     def close(self) -> None:

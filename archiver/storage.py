@@ -19,10 +19,13 @@ from __future__ import annotations
 import os
 import stat
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: The largest record file any reader loads whole (manifests, keys, audits, notes).
 MAX_RECORD = 64 << 20
@@ -74,6 +77,17 @@ class Store(ABC):
 
     #: where the archive is, for messages (a folder, or s3://bucket/prefix)
     location: str
+    #: how many reads are worth running at once (a network store: many)
+    parallelism = 1
+
+    def map(self, fn: Callable[[T], R], items: list[T]) -> list[R]:
+        """``fn`` over ``items``, in order, with up to ``parallelism`` reads at once."""
+        if self.parallelism <= 1 or len(items) <= 1:
+            return [fn(x) for x in items]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.parallelism) as pool:
+            return list(pool.map(fn, items))
 
     @abstractmethod
     def files(self, prefix: str) -> list[Entry]:
@@ -125,6 +139,7 @@ class OverlayStore(Store):
         self.base = base
         self.extra = extra
         self.location = base.location
+        self.parallelism = base.parallelism
 
     def files(self, prefix: str) -> list[Entry]:
         out = {e.key: e for e in self.base.files(prefix)}

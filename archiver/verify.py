@@ -57,7 +57,16 @@ from .snapshot import Snapshot, take_snapshot
 from .storage import OverlayStore, Store
 from .timeutil import format_time
 from .trust import load_trust
-from .warcscan import RecordInfo, TextCheck, read_block, read_payload, read_record, scan_range, split_points
+from .warcscan import (
+    RecordInfo,
+    TextCheck,
+    finish_tree,
+    read_block,
+    read_payload,
+    read_record,
+    scan_range,
+    split_points,
+)
 from .warcstore import MANIFEST_CONTENT_TYPE, warc_digest
 from .withhold import WITHHELD_CONTENT_TYPE, sealed_refs
 
@@ -65,6 +74,7 @@ Pos = tuple[str, int]  # (warc file name, offset)
 PARTS = 2  # parts a large WARC file is read in, in parallel
 PARALLEL_BYTES = 8 << 20  # below this, one process reads the file
 MAX_ATTACHMENT = 64 << 20  # diffs and proofs are read whole; nothing legitimate is larger
+MAX_DEFERRED_TEXT = 16 << 20  # a text held while its seed is reached; larger ones: seed read first
 
 
 def _pos(ref: dict[str, Any]) -> Pos:
@@ -498,11 +508,7 @@ class _Verifier:
             diffs.append("SHA-512 differs")
         if c["text_sha256"] is not None and info.text_sha256 != c["text_sha256"]:
             diffs.append("normalised-text digest differs")
-        if (
-            c.get("redactable")
-            and self.texts.get(pos, TextCheck("")).seed is not None
-            and (info.redactable != c["redactable"])
-        ):
+        if c.get("redactable") and info.redactable is not None and info.redactable != c["redactable"]:
             diffs.append("redaction token tree differs from the signed one")
         if diffs:
             self.add(
@@ -514,19 +520,39 @@ class _Verifier:
             )
 
     def prepare_texts(self, events: list[Event]) -> None:
-        """Which content records hold text, with their charset and (read now) token-tree seed."""
-        for e in events:
-            c = e.content
-            if c["text_sha256"] is None:
-                continue
-            seed = None
-            if c.get("redactable") and "seed" in e.storage:
-                sref = e.storage["seed"]
-                raw = read_block(self.store, warc_key(str(sref["warc_file"])), int(sref["offset"]), 64)
-                seed = raw if raw is not None and len(raw) == 32 else None
+        """Which content records hold text, with their charset and token-tree seed. A full
+        scan reads a seed where it is, after its text in the same file (``seed_at``); the
+        others are read now."""
+        texts = [e for e in events if e.content["text_sha256"] is not None]
+
+        def seed_at(e: Event) -> int | None:
+            sref, ref = e.storage.get("seed"), e.content_ref
+            if not (self.full and e.content.get("redactable") and sref):
+                return None
+            if sref["warc_file"] != ref["warc_file"] or int(sref["offset"]) <= int(ref["offset"]):
+                return None
+            return int(sref["offset"]) if int(e.content["size"]) <= MAX_DEFERRED_TEXT else None
+
+        def seed_of(e: Event) -> bytes | None:
+            if not (e.content.get("redactable") and "seed" in e.storage) or seed_at(e) is not None:
+                return None
+            sref = e.storage["seed"]
+            raw = read_block(self.store, warc_key(str(sref["warc_file"])), int(sref["offset"]), 64)
+            return raw if raw is not None and len(raw) == 32 else None
+
+        for e, seed in zip(texts, self.store.map(seed_of, texts), strict=True):
             pos = _pos(e.content_ref)
             if pos not in self.texts or seed is not None:
-                self.texts[pos] = TextCheck(c["charset"] or "utf-8", seed)
+                self.texts[pos] = TextCheck(e.content["charset"] or "utf-8", seed, seed_at(e))
+
+    def finish_deferred_trees(self) -> None:
+        """A text whose seed was in another part of a file read in parts: its seed, read now."""
+        for (name, _), info in self.records.items():
+            if info.text is None:
+                continue
+            seed_pos = next((t.seed_at for p, t in self.texts.items() if self.records.get(p) is info), None)
+            seed = read_block(self.store, warc_key(name), seed_pos, 64) if seed_pos is not None else None
+            finish_tree(info, seed)
 
     def check_redaction(self, before: Event, e: Event) -> None:
         """Step 5, redactions: the new text derives from the previous one as the proof declares."""
@@ -662,6 +688,7 @@ class _Verifier:
                 for ref in (e.storage, e.content_ref, *(a for _, a in self.attachments(e))):
                     expected[str(ref["warc_file"])].append(int(ref["offset"]))
             self.scan_all(expected)
+            self.finish_deferred_trees()
         accounted: set[Pos] = {(name, 0) for name in self.snap.warc_sizes}
         self.meta_of: dict[str, Pos] = {}
         for doc, events in chains.items():

@@ -39,14 +39,23 @@ class RecordInfo:
     payload_sha512: bytes = b""
     text_sha256: str | None = None
     redactable: dict[str, object] | None = None
+    # a text whose token tree waits for its seed, read later in the same file (``seed_at``)
+    text: str | None = None
+    block: bytes | None = None  # the whole block, for records of at most SMALL_BLOCK bytes (seeds)
+
+
+#: blocks this small are kept whole by ``read_record`` (token-tree seeds are 32 bytes)
+SMALL_BLOCK = 64
 
 
 @dataclass(frozen=True, slots=True)
 class TextCheck:
-    """For a content record holding text: its charset, and its token-tree seed if known."""
+    """For a content record holding text: its charset, and its token-tree seed if known, or
+    where its seed record is, later in the same file (a scan reads it there: no read ahead)."""
 
     charset: str
     seed: bytes | None = None
+    seed_at: int | None = None
 
 
 def read_record(
@@ -74,13 +83,22 @@ def read_record(
         h256 = hashlib.sha256()
         h512 = hashlib.sha512()
         tree = TokenTreeBuilder(text.seed) if text is not None and text.seed is not None else None
+        pieces: list[str] | None = (
+            [] if text is not None and tree is None and text.seed_at is not None else None
+        )
         digester = None
         if text is not None:
-            digester = TextDigester(text.charset, tree.feed if tree is not None else None)
+            on_text = tree.feed if tree is not None else (pieces.append if pieces is not None else None)
+            digester = TextDigester(text.charset, on_text)
+        small: list[bytes] | None = []
         split = PayloadSplitter() if is_http_record(info.record_type, info.content_type) else None
         p256, p512 = (hashlib.sha256(), hashlib.sha512()) if split is not None else (h256, h512)
         for chunk in reader.block():
             info.size += len(chunk)
+            if small is not None and info.size <= SMALL_BLOCK:
+                small.append(chunk)
+            else:
+                small = None
             h256.update(chunk)
             h512.update(chunk)
             if split is not None:
@@ -101,6 +119,10 @@ def read_record(
         info.text_sha256 = digester.result() if digester is not None else None
         if tree is not None and info.text_sha256 is not None:
             info.redactable = tree.finish()
+        if pieces is not None and info.text_sha256 is not None:
+            info.text = "".join(pieces)
+        if small is not None:
+            info.block = b"".join(small)
         info.length = reader.compressed_length
     except WarcFormatError as e:
         info.error = str(e)
@@ -130,6 +152,7 @@ def scan_file(
     """
     known = sorted(resync or [])
     texts = texts or {}
+    waiting: dict[int, RecordInfo] = {}  # seed offset -> the text record waiting for it
     with store.open(key) as f:
         size = f.seek(0, 2)
         if limit is not None:
@@ -138,7 +161,12 @@ def scan_file(
         offset = start
         pending: bytes | None = b""
         while offset < size:
-            info, reader = read_record(f, offset, pending, texts.get(offset))
+            check = texts.get(offset)
+            info, reader = read_record(f, offset, pending, check)
+            if info.text is not None and check is not None and check.seed_at is not None:
+                waiting[check.seed_at] = info
+            if offset in waiting:
+                finish_tree(waiting.pop(offset), info.block)
             yield offset, info
             if reader is not None:
                 pending = reader.leftover
@@ -152,6 +180,16 @@ def scan_file(
             offset = nxt
             f.seek(offset)
             pending = b""
+
+
+def finish_tree(content: RecordInfo, seed: bytes | None) -> None:
+    """Compute a deferred token tree once its seed is known (nothing with a bad seed: the
+    seed record's own check reports it)."""
+    if content.text is not None and seed is not None and len(seed) == 32:
+        tree = TokenTreeBuilder(seed)
+        tree.feed(content.text)
+        content.redactable = tree.finish()
+    content.text = None
 
 
 def scan_range(

@@ -12,6 +12,9 @@ Checks, independently of archiver's own code (docs/format.md is the contract):
    prior manifest file;
 4. the log: each leaf is SHA-256(0x00 || the named file's bytes), the RFC 9162
    root of all leaves, and the latest checkpoint's signed note (C2SP) and root.
+   The log's lines are in manifests/log/entries (format 1) or, for an archive kept in
+   S3 (format 2, or a copy of one), in manifests/log/segments/, one file per command,
+   named by the log size it reaches: read in name order they are the same lines.
    In an export of some documents, the other documents' manifests are absent:
    their leaves are taken as the log states them.
 It does not read WARC records (use `warcio check`, or `archiver verify`).
@@ -110,7 +113,15 @@ def main(root):
     exported = json.loads(export.read_bytes()).get("documents") if export.is_file() else None
     leaves = []
     left_out = 0
-    for n, line in enumerate((log / "entries").read_text("utf-8").splitlines()):
+    lines = []
+    if json.loads((root / "manifests" / "archive.json").read_bytes())["format_version"] >= 2:
+        for segment in sorted((log / "segments").iterdir()):
+            lines += segment.read_text("utf-8").splitlines()
+            if len(lines) != int(segment.name):
+                fail(f"log segment {segment.name} brings the log to {len(lines)} records")
+    else:
+        lines = (log / "entries").read_text("utf-8").splitlines()
+    for n, line in enumerate(lines):
         leaf_hex, rel = line.split(" ", 1)
         if ".." in rel or not rel.startswith("manifests/"):
             fail(f"log entry {n}: unsafe path")
