@@ -327,8 +327,12 @@ def test_s3_first_run_messages(tmp_path, s3_place, monkeypatch, backend):
     # unreachable servers: one line each, never a traceback
     res = invoke("--archive", s3_place.url, "--endpoint", "http://127.0.0.1:9", "list")
     assert res.exit_code == 2 and res.stderr.count("\n") == 1
-    res = invoke("--archive", s3_place.url, "--catalog", "postgresql://x@127.0.0.1:9/db", "list")
+    res = invoke("--archive", s3_place.url, "--catalog", "postgresql://x:s3cret@127.0.0.1:9/db", "list")
     assert res.exit_code == 2 and "catalog" in res.stderr and res.stderr.count("\n") == 1
+    assert "s3cret" not in res.stderr  # a password in the URL is never shown
+    # the catalog is for S3 archives only
+    res = invoke("init", str(tmp_path / "local"), "--catalog", s3_place.catalog)
+    assert res.exit_code == 2 and "for S3 archives" in res.stderr
     for bad in ("s3://UPPER/x", "s3://ok-bucket/../etc"):
         assert invoke("--archive", bad, "list").exit_code == 2
 

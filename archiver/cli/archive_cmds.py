@@ -52,6 +52,10 @@ def init(
     Example:  archiver init evidence
     """
     if store_url is None:
+        if catalog_url or endpoint:
+            raise InvalidInput(
+                "--catalog and --endpoint are for S3 archives (init --store s3://BUCKET/PREFIX)"
+            )
         archive = Archive.init(path or ".", rotation_bytes=warc_size)
         click.echo(f"created archive {archive.archive_id} at {archive.layout.root}")
         click.echo("next: archiver keys generate NAME", err=True)
