@@ -82,7 +82,58 @@ class Transaction(Protocol):
     def latest_digest(self, document_id: str) -> str | None: ...
 
 
-class WriteTransaction:
+class EventQueue:
+    """What both write transactions (local, S3) keep of the events a command adds: the
+    manifests' WARC copies, what stays in memory of each event, and the latest event per
+    document not yet readable from the archive."""
+
+    warc: WarcWriter
+
+    def __init__(self) -> None:
+        self.done: list[Written] = []
+        self._pending_latest: dict[str, Event] = {}
+        self._latest_digest: dict[str, str] = {}
+
+    def write_manifest_record(
+        self, data: bytes, event: Event, content_record_id: str, concurrent: bool
+    ) -> RecordRef:
+        """Store a signed manifest in the WARC as a ``metadata`` record naming its content record."""
+        kw: dict[str, Any] = {"concurrent_to" if concurrent else "refers_to": content_record_id}
+        return self.warc.write_metadata(
+            block=data,
+            content_type=MANIFEST_CONTENT_TYPE,
+            target_uri=f"urn:archiver:event:{event.document_id}/{event.sequence}",
+            date=event.raw["time"],
+            **kw,
+        )
+
+    def _queued(self, event: Event, data: bytes, meta: RecordRef) -> None:
+        """Note an event added to the command."""
+        self._pending_latest[event.document_id] = event
+        self._latest_digest[event.document_id] = event.digest
+        self.done.append(
+            Written(
+                document_id=event.document_id,
+                sequence=event.sequence,
+                path=event.path,
+                leaf=leaf_hash(data),
+                row=row_of(event, (meta.warc_file, meta.offset)),
+                record_type=event.storage["record_type"],
+                sha256=event.content["sha256"],
+            )
+        )
+
+    def latest(self, document_id: str) -> Event | None:
+        """The newest event of a document queued here and not yet readable from the archive
+        (once it is, ``events.load_chain`` reads it like any other)."""
+        return self._pending_latest.get(document_id)
+
+    def latest_digest(self, document_id: str) -> str | None:
+        """The manifest id of the newest event of a document queued in this command."""
+        return self._latest_digest.get(document_id)
+
+
+class WriteTransaction(EventQueue):
     """Lock, WARC writer and index for one all-or-nothing batch of events."""
 
     def __init__(
@@ -92,6 +143,7 @@ class WriteTransaction:
         manifest gets an RFC 3161 time-stamp token before the commit (``timestamps.py``)."""
         self.archive = archive
         self.signer = signer
+        super().__init__()
         self.tsa = tsa
         self.tokens: list[tuple[str, bytes]] = []  # (path, leaf) of token files written
         # one syncfs per group of manifests instead of an fsync per file and directory
@@ -101,9 +153,6 @@ class WriteTransaction:
         # queued events whose manifests are not written yet, and what stays in memory of
         # the others: a large batch holds a bounded number of whole events
         self.pending: list[tuple[Event, Path, bytes]] = []
-        self.done: list[Written] = []
-        self._pending_latest: dict[str, Event] = {}
-        self._latest_digest: dict[str, str] = {}
 
     def __enter__(self) -> WriteTransaction:
         self._session.__enter__()
@@ -132,19 +181,6 @@ class WriteTransaction:
         """What crash recovery did when this transaction started (usually nothing)."""
         return self._session.recovered
 
-    def write_manifest_record(
-        self, data: bytes, event: Event, content_record_id: str, concurrent: bool
-    ) -> RecordRef:
-        """Store a signed manifest in the WARC as a ``metadata`` record naming its content record."""
-        kw: dict[str, Any] = {"concurrent_to" if concurrent else "refers_to": content_record_id}
-        return self.warc.write_metadata(
-            block=data,
-            content_type=MANIFEST_CONTENT_TYPE,
-            target_uri=f"urn:archiver:event:{event.document_id}/{event.sequence}",
-            date=event.raw["time"],
-            **kw,
-        )
-
     def add(self, event: Event, data: bytes, meta: RecordRef) -> None:
         """Queue a manifest for commit (its records are already appended).
 
@@ -155,19 +191,7 @@ class WriteTransaction:
         path = self.layout.root / event.path
         self._writes.append(self._io.submit(self._write_manifest, path, data))
         self.pending.append((event, path, data))
-        self._pending_latest[event.document_id] = event
-        self._latest_digest[event.document_id] = event.digest
-        self.done.append(
-            Written(
-                document_id=event.document_id,
-                sequence=event.sequence,
-                path=event.path,
-                leaf=leaf_hash(data),
-                row=row_of(event, (meta.warc_file, meta.offset)),
-                record_type=event.storage["record_type"],
-                sha256=event.content["sha256"],
-            )
-        )
+        self._queued(event, data, meta)
         if len(self.pending) >= GROUP:
             self._flush()
 
@@ -179,15 +203,6 @@ class WriteTransaction:
         write_new(path, data, sync=not self._syncfs)
         self._dirs.add(path.parent)
         crashpoint("manifest-written")
-
-    def latest(self, document_id: str) -> Event | None:
-        """The newest event of a document queued here whose manifest is not on disk yet
-        (once written, ``events.load_chain`` reads it like any other)."""
-        return self._pending_latest.get(document_id)
-
-    def latest_digest(self, document_id: str) -> str | None:
-        """The manifest id of the newest event of a document queued in this transaction."""
-        return self._latest_digest.get(document_id)
 
     def _flush(self) -> None:
         """Make the pending events' records and manifest files durable.

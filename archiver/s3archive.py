@@ -25,7 +25,7 @@ from .errors import ArchiveExists, ArchiveNotFound, CorruptArchive, InvalidInput
 from .layout import ARCHIVE_JSON
 from .logview import LogView
 from .s3commit import retain_until
-from .s3store import S3Location, S3Store
+from .s3store import DEFAULT_RETENTION_DAYS, S3Location, S3Store
 from .timeutil import Clock, system_clock
 
 if TYPE_CHECKING:
@@ -35,8 +35,6 @@ if TYPE_CHECKING:
     from .keystore import SigningKey
     from .layout import Layout
     from .recovery import WriteSession
-
-DEFAULT_RETENTION_DAYS = 3650
 
 
 def catalog_url(given: str | None) -> str | None:

@@ -47,10 +47,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import commit
 from .catalog import Catalog
-from .commit import Written
+from .commit import EventQueue
 from .errors import InvalidInput, StoreError
 from .fsutil import crashpoint
-from .index import row_of
 from .keystore import SigningKey
 from .layout import CHECKPOINTS, Layout, warc_key
 from .logview import SEGMENTS, format_entries
@@ -58,7 +57,7 @@ from .manifest import Event
 from .merkle import leaf_hash
 from .s3store import S3Store, _md5
 from .tlog import checkpoint_body, new_nodes, note_key_name, sign_checkpoint, subtree_root
-from .warcstore import MANIFEST_CONTENT_TYPE, RecordRef, WarcWriter
+from .warcstore import RecordRef, WarcWriter
 
 if TYPE_CHECKING:
     from .s3archive import S3Archive
@@ -124,7 +123,7 @@ def retain_until(archive: S3Archive) -> datetime:
     return datetime.now(UTC) + timedelta(days=archive.retention_days)
 
 
-class S3WriteTransaction:
+class S3WriteTransaction(EventQueue):
     """The S3 counterpart of ``commit.WriteTransaction``: the same surface for the code that
     writes events (``warc``, ``index``, ``add``, ``latest``, ``done``), the protocol above."""
 
@@ -136,6 +135,7 @@ class S3WriteTransaction:
         tsa: str | None = None,
         catalog: Catalog | None = None,
     ) -> None:
+        super().__init__()
         self.archive = archive
         self.signer = signer
         self.wait_seconds = wait_seconds
@@ -144,10 +144,7 @@ class S3WriteTransaction:
         self._catalog = catalog
         self.store: S3Store = archive.store
         self.pending: list[tuple[Event, bytes]] = []
-        self.done: list[Written] = []
         self._records: list[tuple[str, bytes]] = []
-        self._pending_latest: dict[str, Event] = {}
-        self._latest_digest: dict[str, str] = {}
         self.recovered: list[str] = []
         self.txn = ""
         self.committed = False
@@ -195,44 +192,12 @@ class S3WriteTransaction:
         )
 
     # -- the surface the event writers use ---------------------------------------------------------------
-    def write_manifest_record(
-        self, data: bytes, event: Event, content_record_id: str, concurrent: bool
-    ) -> RecordRef:
-        """Store a signed manifest in the WARC as a ``metadata`` record naming its content record."""
-        kw: dict[str, Any] = {"concurrent_to" if concurrent else "refers_to": content_record_id}
-        return self.warc.write_metadata(
-            block=data,
-            content_type=MANIFEST_CONTENT_TYPE,
-            target_uri=f"urn:archiver:event:{event.document_id}/{event.sequence}",
-            date=event.raw["time"],
-            **kw,
-        )
-
     def add(self, event: Event, data: bytes, meta: RecordRef) -> None:
         """Queue a manifest for commit (its records are already written to the spool)."""
         self.pending.append((event, data))
-        self._pending_latest[event.document_id] = event
-        self._latest_digest[event.document_id] = event.digest
-        self.done.append(
-            Written(
-                document_id=event.document_id,
-                sequence=event.sequence,
-                path=event.path,
-                leaf=leaf_hash(data),
-                row=row_of(event, (meta.warc_file, meta.offset)),
-                record_type=event.storage["record_type"],
-                sha256=event.content["sha256"],
-            )
-        )
+        self._queued(event, data, meta)
         if len(self.pending) >= commit.GROUP:
             self._flush()
-
-    def latest(self, document_id: str) -> Event | None:
-        """The newest event of a document queued in this transaction and not yet staged."""
-        return self._pending_latest.get(document_id)
-
-    def latest_digest(self, document_id: str) -> str | None:
-        return self._latest_digest.get(document_id)
 
     def stage_records(self, records: list[tuple[str, bytes]]) -> None:
         """Small records (keys, revocations, audits, certificates, tokens) to commit."""

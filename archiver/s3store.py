@@ -36,6 +36,8 @@ from typing import Any, BinaryIO
 from .errors import InvalidInput, StoreError
 from .storage import MAX_RECORD, Entry, Store, check_key
 
+#: the COMPLIANCE retention of a new S3 archive's objects, unless told otherwise (ten years)
+DEFAULT_RETENTION_DAYS = 3650
 #: multipart part size: the most memory an upload holds at once
 PART = 16 << 20
 #: reads ahead of a WARC reader's position (one ranged GET streams from there on)

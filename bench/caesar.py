@@ -69,6 +69,14 @@ def generate(folder: Path, n: int, seed: int = 55) -> int:
     return total
 
 
+def write_large(path: Path, mb: int) -> None:
+    """A file of ``mb`` MiB of incompressible bytes, each MiB distinct (no revisit shortcut)."""
+    with open(path, "wb") as f:
+        block = os.urandom(1 << 20)
+        for i in range(mb):
+            f.write(block[i % 4096 :] + block[: i % 4096])
+
+
 def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> dict[str, float]:
     """Wall time and peak RSS of one command, in its own process."""
     full = ["/usr/bin/time", "-f", "TIME %e %M", *cmd]
@@ -140,10 +148,7 @@ def main() -> None:
         r["ingest_docs_per_s"] = round(args.docs / s["ingest"]["seconds"], 1)
         if args.large_mb:
             big = work / "large.bin"
-            with open(big, "wb") as f:
-                block = os.urandom(1 << 20)
-                for i in range(args.large_mb):
-                    f.write(block[i % 4096 :] + block[: i % 4096])
+            write_large(big, args.large_mb)
             env2 = {**env, "ARCHIVER_ARCHIVE": str(work / "large-archive")}
             timed([*arch, "init", str(work / "large-archive")], env2)
             timed([*arch, "keys", "generate", "big"], {**env2, "ARCHIVER_KEY_DIR": str(work / "keys-big")})

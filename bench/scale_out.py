@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from caesar import generate, timed
+from caesar import generate, timed, write_large
 
 REPO = Path(__file__).resolve().parents[1]
 CEPH = {
@@ -50,7 +50,10 @@ PG_ADMIN = f"postgresql://archiver@127.0.0.1:{PG['PG_PORT']}/archiver"
 def servers(action: str) -> None:
     for script, env in (("ceph-s3.sh", CEPH), ("pg.sh", PG)):
         res = subprocess.run(
-            [str(REPO / "scripts" / script), action], env={**os.environ, **env}, capture_output=True, text=True
+            [str(REPO / "scripts" / script), action],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
         )
         if res.returncode != 0 and action == "start":
             raise SystemExit(f"{script} start failed: {res.stderr}")
@@ -128,10 +131,7 @@ def main() -> None:
             raise SystemExit("the archive written by two processes does not verify clean")
         if args.large_mb:
             big = work / "large.bin"
-            with open(big, "wb") as f:
-                block = os.urandom(1 << 20)
-                for i in range(args.large_mb):
-                    f.write(block[i % 4096 :] + block[: i % 4096])
+            write_large(big, args.large_mb)
             large: dict[str, dict[str, float]] = {}
             for name, (env, _) in places.items():
                 env_big = {**env}
@@ -141,7 +141,9 @@ def main() -> None:
                 else:
                     env_big["ARCHIVER_ARCHIVE"] = f"s3://{bucket}/large"
                     env_big["ARCHIVER_CATALOG"] = new_catalog()
-                    timed([*arch, "init", "--store", f"s3://{bucket}/large", "--retention-days", "1"], env_big)
+                    timed(
+                        [*arch, "init", "--store", f"s3://{bucket}/large", "--retention-days", "1"], env_big
+                    )
                 timed([*arch, "keys", "generate", f"big-{name}"], env_big)
                 ing = timed([*arch, "--key", f"big-{name}", "ingest", str(big)], env_big)
                 ver = timed([*arch, "verify"], env_big)

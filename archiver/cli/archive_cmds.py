@@ -6,10 +6,40 @@ import click
 
 from ..archive import DEFAULT_ROTATION, Archive
 from ..errors import InvalidInput
-from ..reindex import reindex
-from ..s3archive import DEFAULT_RETENTION_DAYS, S3Archive
+from ..s3store import DEFAULT_RETENTION_DAYS, S3Location
 from . import cli
 from .common import echo_json, json_option, open_archive, progress, wait_option
+
+# what making an S3 archive needs, for init --store and migrate --to
+endpoint_option = click.option(
+    "--endpoint", metavar="URL", help="S3 endpoint (default: the global --endpoint)."
+)
+catalog_option = click.option(
+    "--catalog", "catalog_url", metavar="URL", help="postgresql:// catalog (an empty database)."
+)
+retention_option = click.option(
+    "--retention-days",
+    type=click.IntRange(1, 36500),
+    default=DEFAULT_RETENTION_DAYS,
+    show_default=True,
+    help="COMPLIANCE retention of every object of an S3 archive.",
+)
+
+
+def s3_target(
+    ctx: click.Context, url: str, endpoint: str | None, catalog: str | None
+) -> tuple[S3Location, str]:
+    """Where an S3 archive is to be made, and its catalog (the options, else the global ones).
+
+    Raises:
+        InvalidInput: a bad URL, or no catalog.
+    """
+    from ..s3store import parse_s3_url
+
+    catalog = catalog or ctx.obj.get("catalog")
+    if not catalog:
+        raise InvalidInput("an S3 archive needs a catalog: --catalog postgresql://USER@HOST/DATABASE")
+    return parse_s3_url(url, endpoint or ctx.obj.get("endpoint")), catalog
 
 
 @cli.command()
@@ -27,15 +57,9 @@ from .common import echo_json, json_option, open_archive, progress, wait_option
     metavar="s3://BUCKET/PREFIX",
     help="Make an S3 archive there instead (the bucket is created with Object Lock if missing).",
 )
-@click.option("--endpoint", metavar="URL", help="S3 endpoint (default: the global --endpoint).")
-@click.option("--catalog", "catalog_url", metavar="URL", help="postgresql:// catalog (an empty database).")
-@click.option(
-    "--retention-days",
-    type=click.IntRange(1, 36500),
-    default=DEFAULT_RETENTION_DAYS,
-    show_default=True,
-    help="COMPLIANCE retention of every object of an S3 archive.",
-)
+@endpoint_option
+@catalog_option
+@retention_option
 @click.pass_context
 def init(
     ctx: click.Context,
@@ -62,12 +86,9 @@ def init(
         return
     if path is not None:
         raise InvalidInput("give either PATH or --store, not both")
-    from ..s3store import parse_s3_url
+    where, catalog = s3_target(ctx, store_url, endpoint, catalog_url)
+    from ..s3archive import S3Archive
 
-    catalog = catalog_url or ctx.obj.get("catalog")
-    if not catalog:
-        raise InvalidInput("an S3 archive needs a catalog: --catalog postgresql://USER@HOST/DATABASE")
-    where = parse_s3_url(store_url, endpoint or ctx.obj.get("endpoint"))
     s3 = S3Archive.init_s3(where, catalog, retention_days=retention_days, rotation_bytes=warc_size)
     click.echo(f"created archive {s3.archive_id} at {where.url}")
     click.echo(f"next: archiver --archive {where.url} keys generate NAME", err=True)
@@ -75,17 +96,9 @@ def init(
 
 @cli.command("migrate")
 @click.option("--to", "to_url", required=True, metavar="s3://BUCKET/PREFIX", help="Where the copy goes.")
-@click.option("--endpoint", metavar="URL", help="S3 endpoint (default: the global --endpoint).")
-@click.option(
-    "--catalog", "catalog_url", metavar="URL", help="postgresql:// catalog for the copy (an empty database)."
-)
-@click.option(
-    "--retention-days",
-    type=click.IntRange(1, 36500),
-    default=DEFAULT_RETENTION_DAYS,
-    show_default=True,
-    help="COMPLIANCE retention of every object of the copy.",
-)
+@endpoint_option
+@catalog_option
+@retention_option
 @wait_option
 @json_option
 @click.pass_context
@@ -105,16 +118,13 @@ def migrate_cmd(
     Example:  archiver migrate --to s3://evidence/caesar --catalog postgresql://archiver@db/caesar
     """
     from ..migrate import migrate
-    from ..s3store import parse_s3_url
+    from ..s3archive import S3Archive
     from ..snapshot import warc_sizes
 
     source = open_archive(ctx)
     if isinstance(source, S3Archive):
         raise InvalidInput("migrate copies a local archive into S3; this one is in S3 already")
-    catalog = catalog_url or ctx.obj.get("catalog")
-    if not catalog:
-        raise InvalidInput("the copy needs a catalog: --catalog postgresql://USER@HOST/DATABASE")
-    where = parse_s3_url(to_url, endpoint or ctx.obj.get("endpoint"))
+    where, catalog = s3_target(ctx, to_url, endpoint, catalog_url)
     from ..logcheck import record_keys
 
     def count() -> int:
@@ -147,6 +157,8 @@ def reindex_cmd(ctx: click.Context, wait_seconds: float) -> None:
     \b
     Example:  archiver reindex
     """
+    from ..reindex import reindex
+
     rows, skipped = reindex(open_archive(ctx), wait_seconds)
     click.echo(f"index rebuilt: {rows} events")
     if skipped:

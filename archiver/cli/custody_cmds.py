@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from ..events import accept, attest, edit, import_records, redact, transfer
-from ..reading import history, stored_diff
 from . import cli
 from .common import echo_json, json_option, open_archive, signing_key, wait_option
 
@@ -32,6 +30,8 @@ def edit_cmd(ctx: click.Context, document: str, file: Path, reason: str, wait_se
     \b
     Example:  archiver edit 3fa2 cleaned.txt --reason "drop the blog's comment widget"
     """
+    from ..events import edit
+
     archive = open_archive(ctx)
     e = edit(archive, document, file, reason, signing_key(ctx, archive, "archivist"), wait_seconds)
     _done(e.path, f"version {e.sequence} recorded")
@@ -53,6 +53,8 @@ def redact_cmd(ctx: click.Context, document: str, file: Path, reason: str, wait_
     \b
     Example:  archiver redact 3fa2 redacted.txt --reason "protect a witness's name"
     """
+    from ..events import redact
+
     archive = open_archive(ctx)
     e = redact(archive, document, file, reason, signing_key(ctx, archive, "archivist"), wait_seconds)
     _done(e.path, f"redacted version {e.sequence} recorded; earlier versions are sealed")
@@ -72,6 +74,8 @@ def transfer_cmd(ctx: click.Context, document: str, to: str, reason: str, wait_s
     \b
     Example:  archiver transfer 3fa2 --to 9c41e0 --reason "handover to the legal team"
     """
+    from ..events import transfer
+
     archive = open_archive(ctx)
     e = transfer(archive, document, to, reason, signing_key(ctx, archive, "archivist"), wait_seconds)
     _done(
@@ -92,6 +96,8 @@ def accept_cmd(ctx: click.Context, document: str, reason: str | None, wait_secon
     \b
     Example:  archiver --key bob accept 3fa2
     """
+    from ..events import accept
+
     archive = open_archive(ctx)
     e = accept(archive, document, signing_key(ctx, archive, "archivist"), reason, wait_seconds)
     _done(e.path, "custody accepted")
@@ -108,6 +114,8 @@ def attest_cmd(ctx: click.Context, document: str, note: str | None, wait_seconds
     \b
     Example:  archiver --key audrey attest 3fa2 --note "checked against the court copy"
     """
+    from ..events import attest
+
     archive = open_archive(ctx)
     e = attest(archive, document, signing_key(ctx, archive, "auditor"), note, wait_seconds)
     _done(e.path, "attestation recorded")
@@ -124,6 +132,8 @@ def history_cmd(ctx: click.Context, document: str, with_diff: bool, as_json: boo
     \b
     Example:  archiver history 3fa2 --diff
     """
+    from ..reading import history, stored_diff
+
     archive = open_archive(ctx)
     entries = history(archive, document)
     if as_json:
@@ -173,6 +183,8 @@ def import_cmd(ctx: click.Context, files: tuple[Path, ...], wait_seconds: float)
     \b
     Example:  archiver import ../laptop-copy/manifests/events/3f/3fa2...-000004.json
     """
+    from ..events import import_records
+
     archive = open_archive(ctx)
     key = signing_key(ctx, archive, "archivist")  # signs the checkpoint after the import
     for line in import_records(archive, list(files), key, wait_seconds):

@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from ..archive import Archive
-from ..ingest import collect, ingest, remove_spool
 from ..metadata import parse_meta_pairs
 from . import cli
 from .common import echo_json, json_option, open_archive, progress, signing_key, wait_option
@@ -92,6 +91,8 @@ def ingest_cmd(
         media_type=media_type,
         charset=charset,
     )
+    from ..ingest import collect, ingest, remove_spool
+
     archive = open_archive(ctx)
     if warc_file is not None:
         _import_warc(ctx, archive, warc_file, options, skip_bad_records, wait_seconds, as_json, tsa_url)

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from ..fsutil import atomic_write
-from ..htmlreport import render_report
 from . import cli
 from .common import open_archive
 
@@ -28,6 +27,8 @@ def report_cmd(ctx: click.Context, html_out: Path) -> None:
     \b
     Example:  archiver report --html report.html
     """
+    from ..htmlreport import render_report
+
     text = render_report(open_archive(ctx))
     atomic_write(html_out, text.encode("utf-8"), overwrite=True)
     click.echo(str(html_out))
