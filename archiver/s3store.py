@@ -367,10 +367,13 @@ class S3Store(Store):
             raise s3_error("lock", self._where(key), e) from e
 
     def delete_version(self, key: str, version_id: str) -> None:
-        """Delete one (unlocked) version for good: debris of a command that did not commit."""
+        """Delete one (unlocked) version for good: debris of a command that did not commit.
+        A version that is gone already is fine (a removal run again after an interruption)."""
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key), VersionId=version_id)
         except Exception as e:
+            if _code(e) in ("NoSuchKey", "NoSuchVersion", "404"):
+                return
             raise s3_error("delete", self._where(key), e) from e
 
     def prepare_bucket(self) -> None:

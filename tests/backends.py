@@ -180,6 +180,14 @@ class Surface:
             if p.is_file() and p.relative_to(base).as_posix().startswith(prefix)
         )
 
+    def snapshot(self) -> dict[str, bytes]:
+        """Every file's bytes (to assert that a failed command left nothing)."""
+        return {k: self.read(k) for k in self.keys() if not k.endswith(".writer.lock")}
+
+    def warcs(self) -> list[str]:
+        """The WARC files' keys."""
+        return [k for k in self.keys("store/") if k.endswith(".warc.gz")]
+
     def sql(self, statement: str, *params: object) -> None:
         """Change the derived index directly (``?`` placeholders)."""
         conn = sqlite3.connect(self.root / "store" / "index.sqlite")
@@ -241,6 +249,13 @@ class S3Surface(Surface):
         for page in pages:
             out += [o["Key"][len(self.place.prefix) + 1 :] for o in page.get("Contents", [])]
         return sorted(out)
+
+    def snapshot(self) -> dict[str, bytes]:
+        """Every object's bytes, and every version (nothing may be left, locked or not)."""
+        out = {k: self.read(k) for k in self.keys()}
+        res = self._client.list_object_versions(Bucket=self.place.bucket, Prefix=self.place.prefix + "/")
+        out["(versions)"] = repr(sorted(v["VersionId"] for v in res.get("Versions", []))).encode()
+        return out
 
     def sql(self, statement: str, *params: object) -> None:
         import psycopg

@@ -91,7 +91,7 @@ class ArchiveFixture:
             return
         out = tmp / "warcs"
         out.mkdir(exist_ok=True)
-        for key in self.files.keys("store/"):
+        for key in self.files.warcs():
             (out / key.rsplit("/", 1)[-1]).write_bytes(self.files.read(key))
         warcio_check(out)
 

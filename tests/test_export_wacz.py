@@ -22,6 +22,8 @@ from conftest import ArchiveFixture, invoke
 from tsaserver import LocalTSA, serve_tsa
 from webserver import HTML, serve
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 def web_archive(
@@ -77,7 +79,7 @@ def test_wacz_validates_resolves_and_is_signed(web_archive, tmp_path):
         payloads = [(r.rec_type, r.content_stream().read()) for r in ArchiveIterator(io.BytesIO(data))]
         assert len(payloads) == 1 and payloads[0][0] in ("response", "resource", "conversion")
         payload = payloads[0][1]
-        assert payload == invoke("--archive", str(archive.root), "cat", page["id"]).stdout_bytes
+        assert payload == archive.ok("cat", page["id"]).stdout_bytes
         if page["id"] == docs["page"]:
             assert payload == HTML and page["url"].endswith("/page.html")
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, ArchiveFixture
-from tamper import random_arabic
+from tamper import flip_byte, random_arabic
+
+pytestmark = pytest.mark.backends
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -64,10 +66,7 @@ def reported(archive: ArchiveFixture, tmp_path: Path) -> tuple[ArchiveFixture, P
     # one open problem: a document whose WARC record is damaged
     victim = archive.ok("list", "--json").json()[0]["document"]  # type: ignore[index]
     m = archive.ok("show", victim, "--json").json()
-    warc = archive.root / "store" / m["storage"]["warc_file"]  # type: ignore[index]
-    blob = bytearray(warc.read_bytes())
-    blob[m["storage"]["offset"] + 40] ^= 0xFF  # type: ignore[index]
-    warc.write_bytes(bytes(blob))
+    flip_byte(archive.files, "store/" + m["storage"]["warc_file"], m["storage"]["offset"] + 40)  # type: ignore[index]
     out = tmp_path / "report.html"
     archive.ok("report", "--html", str(out))
     return archive, out

@@ -142,7 +142,7 @@ def test_catalog_rebuilt_from_the_objects(archive, tmp_path, monkeypatch, extra_
     archive.ok("--key", "audrey", "audit", "--max-bytes", "1")
     before = archive.ok("list", "--json").json()
     proof = archive.ok("log", "prove", docs[2]).json()
-    warcs = archive.files.keys("store/")
+    warcs = archive.files.warcs()
     # the catalog is lost: only a new, empty database
     monkeypatch.setenv("ARCHIVER_CATALOG", extra_catalog)
     res = archive.run("list")
@@ -153,7 +153,7 @@ def test_catalog_rebuilt_from_the_objects(archive, tmp_path, monkeypatch, extra_
     assert archive.verify_codes() == set()
     archive.ingest(_texts(tmp_path / "more", 2, seed=5))
     assert archive.verify_codes() == set()
-    new = sorted(set(archive.files.keys("store/")) - set(warcs))
+    new = sorted(set(archive.files.warcs()) - set(warcs))
     assert new and all(k > max(warcs) for k in new)  # WARC numbering resumed after the last file
 
 
@@ -185,7 +185,7 @@ def test_a_killed_writer_is_recovered_by_the_next(archive, tmp_path, point, comm
     assert set(first) <= present
     assert len(present) == 3 + 2 + (4 if committed else 0)
     # nothing uncommitted is left behind, locked or not
-    warcs = archive.files.keys("store/")
+    warcs = archive.files.warcs()
     named = {load(archive.files, k)["storage"]["warc_file"] for k in manifest_keys(archive.files)}
     assert {w.rsplit("/", 1)[-1] for w in warcs} == named
 

@@ -12,15 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ArchiveFixture, tree_snapshot, warcio_check
+from conftest import ArchiveFixture
 from webserver import HTML, serve
+
+pytestmark = pytest.mark.backends
 
 WGET = shutil.which("wget")
 REQUIRE = bool(__import__("os").environ.get("ARCHIVER_REQUIRE_WGET"))
 
 
-def _manifest(root: Path, doc: str, seq: int = 0) -> dict:
-    return json.loads((root / "manifests/events" / doc[:2] / f"{doc}-{seq:06d}.json").read_text("utf-8"))
+def _manifest(archive: ArchiveFixture, doc: str, seq: int = 0) -> dict:
+    return json.loads(archive.files.read(f"manifests/events/{doc[:2]}/{doc}-{seq:06d}.json"))
 
 
 @pytest.fixture
@@ -39,13 +41,13 @@ def wget_warc(tmp_path: Path, corpus: Path) -> tuple[Path, str]:
     return Path(f"{out}.warc.gz"), base
 
 
-def test_wget_warc_imported_with_provenance(archive: ArchiveFixture, wget_warc, corpus: Path):
+def test_wget_warc_imported_with_provenance(archive: ArchiveFixture, wget_warc, corpus: Path, tmp_path):
     warc, base = wget_warc
     out = archive.ok("ingest", "--warc", str(warc), "--language", "ar", "--json").json()
     assert out["bad"] == [] and out["skipped"]["request"] == 5
     by_url = {}
     for item in out["imported"]:
-        m = _manifest(archive.root, item["document"], item["sequence"])
+        m = _manifest(archive, item["document"], item["sequence"])
         src = m["source"]["warc"]
         assert src["file"] == warc.name
         assert src["sha256"] == hashlib.sha256(warc.read_bytes()).hexdigest()
@@ -60,11 +62,11 @@ def test_wget_warc_imported_with_provenance(archive: ArchiveFixture, wget_warc, 
     assert (
         archive.ok("cat", text["document"]).stdout_bytes == (corpus / "000_c665e72f07d88505.txt").read_bytes()
     )
-    m = _manifest(archive.root, text["document"])
+    m = _manifest(archive, text["document"])
     assert m["storage"]["record_type"] == "response"
     assert m["content"]["media_type"] == "text/plain" and m["content"]["text_sha256"]
     assert m["source"]["metadata"]["language"] == "ar"
-    warcio_check(archive.root / "store")
+    archive.warcio_check(tmp_path)
     assert archive.verify_codes() == set()
 
 
@@ -104,7 +106,7 @@ def test_warcio_warc_imported(archive: ArchiveFixture, tmp_path: Path):
     path = _warcio_file(tmp_path)
     out = archive.ok("ingest", "--warc", str(path), "--json").json()
     assert len(out["imported"]) == 2
-    resp, res = (_manifest(archive.root, i["document"]) for i in out["imported"])
+    resp, res = (_manifest(archive, i["document"]) for i in out["imported"])
     assert resp["source"]["warc"]["record_type"] == "response"
     assert resp["source"]["metadata"]["url"] == "http://example.org/a"
     assert res["storage"]["record_type"] == "resource" and res["content"]["media_type"] == "image/png"
@@ -124,11 +126,11 @@ def test_uncompressed_and_whole_file_gzip_warcs(archive: ArchiveFixture, tmp_pat
 
 def test_bad_record_digest_refused_or_reported(archive: ArchiveFixture, tmp_path: Path):
     path = _warcio_file(tmp_path, corrupt=True)
-    before = tree_snapshot(archive.root)
+    before = archive.files.snapshot()
     res = archive.run("ingest", "--warc", str(path))
     assert res.exit_code == 2
     assert "Digest does not match" in res.stderr and "nothing was imported" in res.stderr
-    assert tree_snapshot(archive.root) == before
+    assert archive.files.snapshot() == before
     # asked to skip: the sound record is imported, the bad one named on stderr and in --json
     res = archive.run("ingest", "--warc", str(path), "--skip-bad-records", "--json")
     assert res.exit_code == 0, res.stderr
@@ -149,11 +151,11 @@ def test_bad_record_digest_refused_or_reported(archive: ArchiveFixture, tmp_path
 def test_malformed_warc_is_one_line_exit_2(archive: ArchiveFixture, tmp_path: Path, content: bytes):
     path = tmp_path / "bad.warc.gz"
     path.write_bytes(content)
-    before = tree_snapshot(archive.root)
+    before = archive.files.snapshot()
     res = archive.run("ingest", "--warc", str(path))
     assert res.exit_code == 2, res.stdout
     assert res.stderr.startswith("archiver: error:") and res.stderr.count("\n") == 1
-    assert tree_snapshot(archive.root) == before
+    assert archive.files.snapshot() == before
 
 
 def test_warc_and_files_are_exclusive(archive: ArchiveFixture, tmp_path: Path):
