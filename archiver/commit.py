@@ -35,13 +35,13 @@ GROUP = int(os.environ.get("ARCHIVER_TEST_GROUP") or 1000)
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """What a transaction keeps of an event once its manifest is on disk."""
+    """What a transaction keeps in memory of an event once its group is written (its index
+    row waits in the index's staging table: memory does not grow with the row's size)."""
 
     document_id: str
     sequence: int
     path: str
     leaf: bytes
-    row: Row
     record_type: str
     sha256: str
 
@@ -91,6 +91,7 @@ class EventQueue:
 
     def __init__(self) -> None:
         self.done: list[Written] = []
+        self._rows: list[Row] = []  # index rows of the current group, staged at its end
         self._pending_latest: dict[str, Event] = {}
         self._latest_digest: dict[str, str] = {}
 
@@ -111,13 +112,13 @@ class EventQueue:
         """Note an event added to the command."""
         self._pending_latest[event.document_id] = event
         self._latest_digest[event.document_id] = event.digest
+        self._rows.append(row_of(event, (meta.warc_file, meta.offset)))
         self.done.append(
             Written(
                 document_id=event.document_id,
                 sequence=event.sequence,
                 path=event.path,
                 leaf=leaf_hash(data),
-                row=row_of(event, (meta.warc_file, meta.offset)),
                 record_type=event.storage["record_type"],
                 sha256=event.content["sha256"],
             )
@@ -225,6 +226,8 @@ class WriteTransaction(EventQueue):
         self._dirs.clear()
         self.pending.clear()
         self._pending_latest.clear()
+        self.index.stage_rows(self._rows)
+        self._rows.clear()
 
     def _stamp(self, path: Path, data: bytes) -> set[Path]:
         """Obtain and write the time-stamp token over one manifest; returns directories to sync."""
@@ -248,7 +251,7 @@ class WriteTransaction(EventQueue):
         )
         crashpoint("checkpoint-written")
         self.index.release_read()
-        self.index.add_rows(w.row for w in self.done)
+        self.index.commit_staged()
         crashpoint("index-written")
 
     def __exit__(

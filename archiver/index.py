@@ -59,6 +59,8 @@ CREATE INDEX IF NOT EXISTS events_sha256 ON events(sha256);
 """
 
 Row = tuple[Any, ...]
+#: a write command's rows wait here (a table of its connection only) until its commit
+_STAGING = f"CREATE TEMP TABLE IF NOT EXISTS staged AS SELECT {_COLS} FROM main.events WHERE 0"  # noqa: S608
 
 
 def row_of(event: Event, meta: tuple[str, int] | None) -> Row:
@@ -185,6 +187,21 @@ class Index:
         marks = ",".join("?" * len(_COLUMNS))
         with self.transaction():
             self.conn.executemany(f"INSERT INTO events VALUES({marks})", list(rows))
+
+    def stage_rows(self, rows: list[Row]) -> None:
+        """Keep a write command's rows in a temporary table of this connection until
+        ``commit_staged`` (readers see nothing of them before)."""
+        marks = ",".join("?" * len(_COLUMNS))
+        self.conn.execute(_STAGING)
+        self.conn.executemany(f"INSERT INTO temp.staged VALUES({marks})", rows)
+
+    def commit_staged(self) -> None:
+        """Add the staged rows to the index, in one transaction."""
+        if not self.conn.execute("SELECT name FROM temp.sqlite_master WHERE name = 'staged'").fetchall():
+            return
+        with self.transaction():
+            self.conn.execute(f"INSERT INTO main.events SELECT {_COLS} FROM temp.staged")  # noqa: S608
+            self.conn.execute("DELETE FROM temp.staged")
 
     def hold_read(self) -> None:
         """Start a read transaction kept open across queries: the writer's many lookups

@@ -43,13 +43,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import commit
 from .catalog import Catalog
 from .commit import EventQueue
 from .errors import InvalidInput, StoreError
 from .fsutil import crashpoint
+from .index import _COLS
 from .keystore import SigningKey
 from .layout import CHECKPOINTS, Layout, warc_key
 from .logview import SEGMENTS, format_entries
@@ -225,6 +226,8 @@ class S3WriteTransaction(EventQueue):
                 (token_key(e.path), request_token(self.tsa, data, self.tsa_roots)) for e, data in self.pending
             ]
         self._stage(staged)
+        self.catalog.copy_in("staged_events", "txn, " + _COLS, ((self.txn, *r) for r in self._rows))
+        self._rows.clear()
         crashpoint("s3-staged")
         self.pending.clear()
         self._pending_latest.clear()
@@ -245,7 +248,7 @@ class S3WriteTransaction(EventQueue):
             if not self.catalog.fetch("SELECT 1 FROM staged WHERE txn = %s LIMIT 1", (self.txn,)):
                 raise _NothingToCommit
             assert self.signer is not None, "a transaction that writes needs a signer for its checkpoint"
-            commit_staged(self.archive, self.catalog, self.txn, self.signer, [w.row for w in self.done])
+            commit_staged(self.archive, self.catalog, self.txn, self.signer)
             crashpoint("s3-committed")
             self.committed = True
             try:
@@ -302,7 +305,7 @@ class _NothingToCommit(Exception):
     """The command ended without a record to commit (an import of records already there)."""
 
 
-def commit_staged(archive: S3Archive, catalog: Catalog, txn: str, signer: SigningKey, rows: list[Any]) -> int:
+def commit_staged(archive: S3Archive, catalog: Catalog, txn: str, signer: SigningKey) -> int:
     """Step 4: append a transaction's staged records to the log, sign the checkpoint, add the
     index rows, mark it committed, all in one database transaction. The caller holds the log's
     lock. Returns the new log size.
@@ -332,11 +335,13 @@ def commit_staged(archive: S3Archive, catalog: Catalog, txn: str, signer: Signin
             signer.private,
         )
         catalog.run("INSERT INTO checkpoints(size, note) VALUES (%s, %s)", (end, note.encode()))
-        catalog.add_rows(rows)
+        catalog.run(f"INSERT INTO events({_COLS}) SELECT {_COLS} FROM staged_events WHERE txn = %s", (txn,))  # noqa: S608
         catalog.run(
-            "INSERT INTO documents(document_id) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
-            ([r[0] for r in rows if r[1] == 0],),
+            "INSERT INTO documents(document_id) SELECT document_id FROM staged_events "
+            "WHERE txn = %s AND sequence = 0 ON CONFLICT DO NOTHING",
+            (txn,),
         )
+        catalog.run("DELETE FROM staged_events WHERE txn = %s", (txn,))
         catalog.run("UPDATE archiver_meta SET value = %s WHERE key = 'log_size'", (str(end),))
         catalog.run(
             "UPDATE txns SET state = 'committed', log_start = %s, log_end = %s WHERE id = %s",
@@ -411,6 +416,7 @@ def abandon(archive: S3Archive, catalog: Catalog, txn: str, why: str) -> str:
         catalog.run("DELETE FROM warc_files WHERE txn = %s", (txn,))
         catalog.run("DELETE FROM claims WHERE txn = %s", (txn,))
         catalog.run("DELETE FROM staged WHERE txn = %s", (txn,))
+        catalog.run("DELETE FROM staged_events WHERE txn = %s", (txn,))
         catalog.run("UPDATE txns SET state = 'aborted' WHERE id = %s", (txn,))
     return f"gave up transaction {txn[:8]} ({why}): removed {len(files)} uncommitted WARC file(s)"
 
