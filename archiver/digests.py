@@ -6,11 +6,11 @@ Memory is bounded by ``CHUNK`` whatever the document's size.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import mimetypes
 from dataclasses import dataclass
 from typing import IO, Any
 
+from .parhash import Hashes
 from .redaction import TokenTreeBuilder
 from .textdigest import TextDigester
 
@@ -71,6 +71,27 @@ def is_textual(media_type: str) -> bool:
     return media_type.startswith("text/") or media_type in _TEXTUAL or media_type.endswith("+json")
 
 
+def binary_media_type(
+    first: bytes, *, filename: str | None, media_type: str | None = None, charset: str | None = None
+) -> str | None:
+    """The media type ``digest_stream`` will give content whose first chunk is ``first``,
+    if that chunk already shows the content is not text; None if it may be text.
+
+    Raises:
+        LookupError: ``charset`` names no codec Python knows.
+    """
+    if charset is not None:
+        codecs.lookup(charset)
+    detected = media_type or sniff(first, filename)
+    if detected is not None and not is_textual(detected):
+        return detected
+    text = TextDigester(charset or "utf-8")
+    text.update(first)
+    if not text.failed:
+        return None
+    return detected or "application/octet-stream"
+
+
 def digest_stream(
     stream: IO[bytes],
     *,
@@ -92,9 +113,7 @@ def digest_stream(
     """
     if charset is not None:
         codecs.lookup(charset)
-    h256 = hashlib.sha256()
-    h512 = hashlib.sha512()
-    size = 0
+    hashes = Hashes()
     first = stream.read(CHUNK)
     detected = media_type or sniff(first, filename)
     text: TextDigester | None = None
@@ -103,22 +122,26 @@ def digest_stream(
         tree = TokenTreeBuilder(tree_seed) if tree_seed is not None else None
         text = TextDigester(charset or "utf-8", tree.feed if tree is not None else None)
     chunk = first
-    while chunk:
-        size += len(chunk)
-        h256.update(chunk)
-        h512.update(chunk)
-        if text is not None:
-            text.update(chunk)
-            if text.failed:
-                text = None
-        chunk = stream.read(CHUNK)
+    try:
+        while chunk:
+            hashes.update(chunk)
+            if text is not None:
+                text.update(chunk)
+                if text.failed:
+                    text = None
+            chunk = stream.read(CHUNK)
+        sha256, sha512 = hashes.finish()
+    finally:
+        hashes.close()
+    size = hashes.size
+    assert sha512 is not None
     text_digest = text.result() if text is not None else None
     if detected is None:
         detected = "text/plain" if text_digest is not None and size else "application/octet-stream"
     return Digests(
         size=size,
-        sha256=h256.hexdigest(),
-        sha512=h512.hexdigest(),
+        sha256=sha256.hex(),
+        sha512=sha512.hex(),
         media_type=detected,
         charset=(charset or "utf-8").lower() if text_digest is not None else None,
         text_sha256=text_digest,

@@ -229,6 +229,14 @@ class ArchiveLock:
 
 
 _crash_counts: dict[str, int] = {}
+# read once: the crash tests set it for the processes they start, and it sits on hot paths
+_CRASH_AT = os.environ.get("ARCHIVER_TEST_CRASH_AT")
+
+
+def crash_testing() -> bool:
+    """TEST ONLY: whether a crash point is armed (writers then flush before each point, so
+    that a kill leaves exactly what the point names on disk)."""
+    return bool(_CRASH_AT)
 
 
 def crashpoint(name: str) -> None:
@@ -238,7 +246,7 @@ def crashpoint(name: str) -> None:
     The crash-consistency tests use it to kill writers at exact stages of the
     write protocol; nothing else sets it.
     """
-    target = os.environ.get("ARCHIVER_TEST_CRASH_AT")
+    target = _CRASH_AT
     if not target:
         return
     point, _, nth = target.partition("#")

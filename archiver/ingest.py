@@ -44,8 +44,9 @@ from .keystore import SigningKey
 from .metadata import is_sidecar, merge, read_metadata_file, sidecar_for
 from .prehash import Prehashed
 from .sealing import seal_and_queue
-from .storing import StoredVersion, digest_version, store_version
+from .storing import StoredVersion, digest_version, store_streamed, store_version
 from .timeutil import format_time
+from .warcstore import RecordRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,19 +284,28 @@ def _capture(
     md = src.metadata
     now = format_time(archive.clock())
     url = md.get("url")
+    new_id = uuid.uuid4().hex  # the document's id, unless this is a re-capture
+    written: RecordRef | None = None
     if pre is not None:  # a small file, read once and digested ahead
         data = pre.data
         opener: Callable[[], IO[bytes]] = lambda: io.BytesIO(data)  # noqa: E731
         d, seed = pre.digests, pre.seed
-    else:  # a large file: streamed twice, hashed again while copied
+    else:  # a large file: read once if it is not text, else twice (hashed again while copied)
         opener = _large_opener(src)
-        d, seed = digest_version(
+        kind = {"media_type": md.get("media_type"), "charset": md.get("charset")}
+        streamed = store_streamed(
+            tx,
             opener,
             display=src.display,
             filename=src.filename,
-            media_type=md.get("media_type"),
-            charset=md.get("charset"),
+            target_uri=url or f"urn:archiver:document:{new_id}",
+            date=now,
+            **kind,
         )
+        if streamed is not None:
+            (d, written), seed = streamed, b""
+        else:
+            d, seed = digest_version(opener, display=src.display, filename=src.filename, **kind)
     # Re-capture: the same bytes as the current version of a document from the same source
     # (earlier in this batch, or already in the archive).
     source_key = (d.sha256, url, None if url else src.filename)
@@ -305,7 +315,7 @@ def _capture(
         previous = (queued[0], queued[1] + 1, queued[2])
     if previous is None:
         previous = recapture_of(tx, d.sha256, url, src.filename)
-    doc_id, seq, prev_digest = previous or (uuid.uuid4().hex, 0, None)
+    doc_id, seq, prev_digest = previous or (new_id, 0, None)
     target_uri = url or f"urn:archiver:document:{doc_id}"
     stored = store_version(
         tx,
@@ -319,6 +329,7 @@ def _capture(
         target_uri=target_uri,
         date=now,
         batch=batch,
+        written=written,
     )
     manifest = captured_manifest(
         tx, key, (doc_id, seq, prev_digest), now, stored, {"filename": src.filename, "metadata": md}

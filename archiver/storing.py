@@ -18,9 +18,9 @@ from typing import IO, Any
 
 from .canonical import load_strict
 from .commit import Transaction
-from .digests import Digests, digest_stream
+from .digests import CHUNK, Digests, binary_media_type, digest_stream
 from .errors import InvalidInput
-from .warcstore import SEED_CONTENT_TYPE, RecordRef
+from .warcstore import SEED_CONTENT_TYPE, RecordRef, SourceChanged
 
 Opener = Callable[[], IO[bytes]]
 
@@ -62,6 +62,58 @@ def digest_version(
     return d, seed
 
 
+def store_streamed(
+    tx: Transaction,
+    open_source: Opener,
+    *,
+    display: str,
+    filename: str | None,
+    media_type: str | None,
+    charset: str | None,
+    target_uri: str,
+    date: str,
+) -> tuple[Digests, RecordRef] | None:
+    """Store a large new version that is not text in one read, its digests taken while it
+    is written (``WarcWriter.write_streamed``); None, with nothing written, when its first
+    chunk may be text: text takes ``digest_version`` then ``store_version``, because its
+    charset, text digest and token tree (with its seed record) are known only at the end.
+
+    The record is written before anyone knows whether the archive holds these bytes
+    already: ``store_version`` (given the record as ``written``) then removes it again.
+
+    Raises:
+        InvalidInput: unreadable source, unknown charset, or a source that changed.
+    """
+    try:
+        with open_source() as fh:
+            first = fh.read(CHUNK)
+            media = binary_media_type(first, filename=filename, media_type=media_type, charset=charset)
+            if media is None:
+                return None
+            size = os.fstat(fh.fileno()).st_size
+            try:
+                ref, hashes = tx.warc.write_streamed(
+                    source=fh, first=first, size=size, target_uri=target_uri, date=date, media_type=media
+                )
+            except SourceChanged:
+                raise InvalidInput(f"{display}: file changed while it was being read") from None
+    except LookupError:
+        raise InvalidInput(f"{display}: unknown charset {charset!r}") from None
+    except OSError as e:
+        raise InvalidInput(f"{display}: cannot read ({e.strerror})") from e
+    sha256, sha512 = hashes.finish()
+    assert sha512 is not None
+    digests = Digests(
+        size=size,
+        sha256=sha256.hex(),
+        sha512=sha512.hex(),
+        media_type=media,
+        charset=None,
+        text_sha256=None,
+    )
+    return digests, ref
+
+
 def store_version(
     tx: Transaction,
     open_source: Opener,
@@ -77,12 +129,15 @@ def store_version(
     batch: dict[str, dict[str, Any]],
     http_head: bytes | None = None,
     concurrent_to: str | None = None,
+    written: RecordRef | None = None,
 ) -> StoredVersion:
     """Store one version whose digests ``d`` were taken by ``digest_version``.
 
     ``batch`` maps SHA-256 to content records written earlier in this
     transaction (the index does not know them yet). The bytes are hashed
     again while they are copied; a source that changed in between is refused.
+    ``written``: the version's ``resource`` record, already written by
+    ``store_streamed`` (removed again if the archive holds these bytes already).
 
     Raises:
         InvalidInput: the source became unreadable or changed.
@@ -92,6 +147,9 @@ def store_version(
         row = tx.index.first_with_content(d.sha256)
         if row is not None:
             existing = _existing_record(tx, row)
+    if existing is not None and written is not None:
+        tx.warc.discard(written)
+        written = None
     storage: dict[str, Any]
     if existing is not None:
         rec = tx.warc.write_revisit(
@@ -111,21 +169,24 @@ def store_version(
             "refers_to": {k: existing[k] for k in ("warc_file", "offset", "length", "record_id")},
         }
     else:
-        with open_source() as fh:
-            rec, copied = tx.warc.write_content(
-                record_type=record_type,
-                source=fh,
-                size=d.size,
-                sha256_raw=bytes.fromhex(d.sha256),
-                target_uri=target_uri,
-                date=date,
-                media_type=_warc_content_type(d),
-                refers_to=refers_to,
-                http_head=http_head,
-                concurrent_to=concurrent_to,
-            )
-        if copied != d.sha256:
-            raise InvalidInput(f"{display}: file changed while it was being read")
+        if written is not None:
+            rec = written
+        else:
+            with open_source() as fh:
+                rec, copied = tx.warc.write_content(
+                    record_type=record_type,
+                    source=fh,
+                    size=d.size,
+                    sha256_raw=bytes.fromhex(d.sha256),
+                    target_uri=target_uri,
+                    date=date,
+                    media_type=_warc_content_type(d),
+                    refers_to=refers_to,
+                    http_head=http_head,
+                    concurrent_to=concurrent_to,
+                )
+            if copied != d.sha256:
+                raise InvalidInput(f"{display}: file changed while it was being read")
         storage = {**rec.to_json(), "record_type": record_type, "block_digest": rec.block_digest}
         batch[d.sha256] = {**rec.to_json(), "uri": target_uri, "date": date}
     content: dict[str, Any] = {

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from .httpblock import MAX_HEAD, HeadTooLarge, PayloadSplitter, is_http_record, payload_chunks
 from .layout import warc_key
+from .parhash import Hashes
 from .redaction import TokenTreeBuilder
 from .storage import Store
 from .textdigest import TextDigester
@@ -80,8 +80,7 @@ def read_record(
         info.header_payload_digest = h.get("warc-payload-digest")
         info.refers_to = h.get("warc-refers-to")
         info.concurrent_to = h.get("warc-concurrent-to")
-        h256 = hashlib.sha256()
-        h512 = hashlib.sha512()
+        block_hashes = Hashes()
         tree = TokenTreeBuilder(text.seed) if text is not None and text.seed is not None else None
         pieces: list[str] | None = (
             [] if text is not None and tree is None and text.seed_at is not None else None
@@ -92,30 +91,30 @@ def read_record(
             digester = TextDigester(text.charset, on_text)
         small: list[bytes] | None = []
         split = PayloadSplitter() if is_http_record(info.record_type, info.content_type) else None
-        p256, p512 = (hashlib.sha256(), hashlib.sha512()) if split is not None else (h256, h512)
-        for chunk in reader.block():
-            info.size += len(chunk)
-            if small is not None and info.size <= SMALL_BLOCK:
-                small.append(chunk)
-            else:
-                small = None
-            h256.update(chunk)
-            h512.update(chunk)
+        payload_hashes = Hashes() if split is not None else block_hashes
+        try:
+            for chunk in reader.block():
+                if small is not None and block_hashes.size + len(chunk) <= SMALL_BLOCK:
+                    small.append(chunk)
+                else:
+                    small = None
+                block_hashes.update(chunk)
+                if split is not None:
+                    chunk = split.feed(chunk)
+                    payload_hashes.update(chunk)
+                if digester is not None:
+                    digester.update(chunk)
             if split is not None:
-                chunk = split.feed(chunk)
-                info.payload_size += len(chunk)
-                p256.update(chunk)
-                p512.update(chunk)
-            if digester is not None:
-                digester.update(chunk)
-        if split is not None:
-            split.finish()
-        else:
-            info.payload_size = info.size
-        info.sha256 = h256.digest()
-        info.sha512 = h512.digest()
-        info.payload_sha256 = p256.digest()
-        info.payload_sha512 = p512.digest()
+                split.finish()
+            info.size = block_hashes.size
+            info.payload_size = payload_hashes.size
+            info.sha256, sha512 = block_hashes.finish()
+            info.payload_sha256, payload_sha512 = payload_hashes.finish()
+        finally:
+            block_hashes.close()
+            payload_hashes.close()
+        assert sha512 is not None and payload_sha512 is not None
+        info.sha512, info.payload_sha512 = sha512, payload_sha512
         info.text_sha256 = digester.result() if digester is not None else None
         if tree is not None and info.text_sha256 is not None:
             info.redactable = tree.finish()

@@ -14,8 +14,12 @@ import contextlib
 import hashlib
 import io
 import os
+import struct
 import uuid
+import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -26,17 +30,26 @@ from warcio.warcwriter import WARCWriter
 
 from .__version__ import TOOL_NAME, __version__
 from .errors import StoreError
-from .fsutil import crashpoint, fsync_dir, io_error
+from .fsutil import crash_testing, crashpoint, fsync_dir, io_error
 from .layout import Layout, warc_number
+from .parhash import Hashes
 
 COMPRESSION_LEVEL = 1
 CHUNK = 1 << 20
+SAMPLE = 1 << 20  # records up to this size are compressed in one call
+PROBE = 1 << 18  # bytes of a larger record compressed to judge whether it compresses
+INCOMPRESSIBLE = 0.95  # compressed/original above this: store the record
+IN_FLIGHT = 4  # MiB handed to the compressing thread and not written yet
 MANIFEST_CONTENT_TYPE = "application/vnd.archiver.manifest+json"
 SEED_CONTENT_TYPE = "application/vnd.archiver.sealed-seed"
 DIFF_CONTENT_TYPE = "text/x-diff; charset=utf-8"
 PROOF_CONTENT_TYPE = "application/vnd.archiver.redaction-proof+json"
 HTTP_RESPONSE_TYPE = "application/http; msgtype=response"
 HTTP_REQUEST_TYPE = "application/http; msgtype=request"
+
+
+class SourceChanged(StoreError):
+    """The bytes being stored are not the size they were when the command began."""
 
 
 def warc_digest(sha256_raw: bytes) -> str:
@@ -70,19 +83,146 @@ class RecordRef:
 
 
 class _GzipMember:
-    """File-like sink compressing everything written to it into one gzip member."""
+    """File-like sink compressing everything written to it into one gzip member.
+
+    A record of at most ``SAMPLE`` bytes (every article, seed and manifest) is
+    compressed in one call with ISA-L level 1. A larger record is judged by its
+    first ``SAMPLE`` bytes: data that does not compress (photographs, video,
+    archives) is stored (deflate level 0: no CPU spent for nothing, and reading
+    it back is a copy), other data takes ISA-L level 1. Either way the larger
+    record is compressed 1 MiB at a time by a helper thread, overlapping the
+    caller's reading and hashing; zlib releases the GIL while it works.
+    Every form is a standard gzip member.
+    """
 
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
-        self._z = isal_zlib.compressobj(COMPRESSION_LEVEL, isal_zlib.DEFLATED, 31)
+        self._held: list[bytes] = []
+        self._held_size = 0
+        self._z: Any = None  # the member's compressor, once the record is known to be large
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[Future[None]] = deque()
+        self.written = 0  # compressed bytes written to ``out``
 
     def write(self, data: bytes) -> int:
-        self._out.write(self._z.compress(data))
+        self._held.append(data)
+        self._held_size += len(data)
+        if self._held_size >= SAMPLE:
+            self._hand_over()
         return len(data)
+
+    def _emit(self, compressed: bytes) -> None:
+        self._out.write(compressed)
+        self.written += len(compressed)
+
+    def _hand_over(self) -> None:
+        data = b"".join(self._held)
+        self._held.clear()
+        self._held_size = 0
+        if self._z is None:
+            probe = isal_zlib.compress(data[:PROBE], COMPRESSION_LEVEL, -15)
+            if len(probe) > len(data[:PROBE]) * INCOMPRESSIBLE:
+                self._z = zlib.compressobj(0, zlib.DEFLATED, 31)
+            else:
+                self._z = isal_zlib.compressobj(COMPRESSION_LEVEL, isal_zlib.DEFLATED, 31)
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archiver-gzip")
+        assert self._pool is not None
+        # one helper thread: compression and writes happen in the order of the data
+        self._pending.append(self._pool.submit(lambda: self._emit(self._z.compress(data))))
+        while len(self._pending) > IN_FLIGHT:
+            self._pending.popleft().result()
 
     def flush(self) -> None:
         # warcio calls flush() at the end of each record: that ends the member.
-        self._out.write(self._z.flush())
+        if self._z is None:
+            self._emit(isal_zlib.compress(b"".join(self._held), COMPRESSION_LEVEL, 31))
+            self._held.clear()
+            return
+        if self._held:
+            self._hand_over()
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self.close()
+        self._emit(self._z.flush())
+
+    def close(self) -> None:
+        """Stop the helper thread (after a failure, pending work is abandoned)."""
+        if self._pool is not None:
+            for f in self._pending:
+                f.cancel()
+            self._pool.shutdown(wait=True)
+            self._pool = None
+            self._pending.clear()
+
+
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no time, OS unknown
+STORED_MAX = 0xFFFF  # the most a stored deflate block holds
+
+
+def stored_blocks(data: bytes | memoryview, *, final: bool = False) -> bytes:
+    """``data`` as stored (uncompressed) deflate blocks; the last one final if asked."""
+    view = memoryview(data)
+    if not view:
+        return bytes([int(final)]) + b"\x00\x00\xff\xff"
+    parts: list[bytes | memoryview] = []
+    for i in range(0, len(view), STORED_MAX):
+        piece = view[i : i + STORED_MAX]
+        last = final and i + STORED_MAX >= len(view)
+        parts += [struct.pack("<BHH", int(last), len(piece), STORED_MAX ^ len(piece)), piece]
+    return b"".join(parts)
+
+
+def compresses(sample: bytes) -> bool:
+    """Whether data like ``sample`` is worth compressing (it is not already compressed)."""
+    probe = sample[:PROBE]
+    return len(isal_zlib.compress(probe, COMPRESSION_LEVEL, -15)) <= len(probe) * INCOMPRESSIBLE
+
+
+class _StreamedBody:
+    """The block of a streamed record as raw deflate blocks, none final, written by a
+    helper thread in order while the caller reads and hashes the next chunk; keeps the
+    CRC-32 and size of what it was given for the gzip trailer."""
+
+    def __init__(self, out: BinaryIO, *, compress: bool) -> None:
+        self._out = out
+        self._z: Any = isal_zlib.compressobj(COMPRESSION_LEVEL, isal_zlib.DEFLATED, -15) if compress else None
+        self.crc = 0
+        self.size = 0
+        self.written = 0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archiver-warc")
+        self._pending: deque[Future[None]] = deque()
+
+    def _emit(self, data: bytes) -> None:
+        self._out.write(data)
+        self.written += len(data)
+
+    def _take(self, chunk: bytes) -> None:
+        self.crc = zlib.crc32(chunk, self.crc)
+        self.size += len(chunk)
+        self._emit(self._z.compress(chunk) if self._z is not None else stored_blocks(chunk))
+
+    def feed(self, chunk: bytes) -> None:
+        """Queue the next chunk (at most ``IN_FLIGHT`` wait; the oldest error is raised here)."""
+        self._pending.append(self._pool.submit(self._take, chunk))
+        while len(self._pending) > IN_FLIGHT:
+            self._pending.popleft().result()
+
+    def finish(self) -> None:
+        """Write everything queued; a compressed block ends on a byte boundary (sync flush)."""
+        while self._pending:
+            self._pending.popleft().result()
+        if self._z is not None:
+            self._emit(self._z.flush(isal_zlib.Z_SYNC_FLUSH))
+        self.close()
+
+    def close(self) -> None:
+        """Stop the helper thread (after a failure, queued chunks are dropped)."""
+        for f in self._pending:
+            f.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
 
 
 class _HashingReader(io.RawIOBase):
@@ -234,11 +374,15 @@ class WarcWriter:
             record.http_headers = _RawHead(revisit_head)
         try:
             writer.write_record(record)
-            self._fh.flush()
-            self._pos = self._fh.tell()
+            # nothing is durable before ``sync`` anyway: records stay in the file buffer
+            self._pos = start + member.written
+            if crash_testing():
+                self._fh.flush()
             crashpoint("warc-record-written")
         except OSError as e:
             raise io_error("write WARC record to", self._path or "store", e) from e
+        finally:
+            member.close()
         return start, self._pos - start
 
     def _ensure_room(self) -> None:
@@ -299,12 +443,107 @@ class WarcWriter:
         if http_head is not None:
             size -= len(http_head)
         if hashing.size != size:
-            raise StoreError(f"source changed during ingest: expected {size} bytes, read {hashing.size}")
+            raise SourceChanged(f"source changed during ingest: expected {size} bytes, read {hashing.size}")
         assert self._path is not None
         ref = RecordRef(
             warc_file=self._path.name, offset=offset, length=length, record_id=rid, block_digest=digest
         )
         return ref, hashing.sha256.hexdigest()
+
+    def write_streamed(
+        self,
+        *,
+        source: IO[bytes],
+        first: bytes,
+        size: int,
+        target_uri: str,
+        date: str,
+        media_type: str,
+    ) -> tuple[RecordRef, Hashes]:
+        """Append a ``resource`` record of the ``size`` bytes of ``source`` (``first``: its
+        first chunk, already read), reading them once: hashed while they are written.
+
+        For large content that is not text (photographs, video, archives) this halves the
+        reading and hashing of ``write_content``, whose caller hashes everything first
+        because the WARC header, which comes first, carries the block's digests. Here
+        the header (formatted by warcio as for any record) is written with placeholder
+        digests of the same length, inside stored deflate blocks, and overwritten in
+        place once the digests are known; the member's CRC-32 is combined from the
+        header's and the rest's. The rewrite touches only bytes this writer appended
+        and nobody reads before the commit. The result is an ordinary gzip member.
+
+        Returns the record's location and the hashes of the block (SHA-256, SHA-512).
+
+        Raises:
+            SourceChanged: the source is not ``size`` bytes long (it changed).
+            StoreError: writing failed.
+        """
+        self._ensure_room()
+        assert self._fh is not None and self._path is not None
+        rid = new_record_id()
+        head = _resource_head(rid, date, target_uri, media_type, size, warc_digest(bytes(32)))
+        start = self._pos
+        hashes = Hashes()
+        body = _StreamedBody(self._fh, compress=compresses(first))
+        try:
+            framed = stored_blocks(head)
+            self._fh.write(GZIP_HEADER + framed)
+            chunk = first
+            while chunk:
+                if hashes.size + len(chunk) > size:
+                    break
+                hashes.update(chunk)
+                body.feed(chunk)
+                chunk = source.read(CHUNK)
+            if chunk or hashes.size != size:
+                raise SourceChanged(f"source changed during ingest: expected {size} bytes")
+            body.finish()
+            sha256, _ = hashes.finish()
+            digest = warc_digest(sha256)
+            head = _resource_head(rid, date, target_uri, media_type, size, digest)
+            crc = zlib.crc32(_RECORD_END, isal_zlib.crc32_combine(zlib.crc32(head), body.crc, body.size))
+            tail = stored_blocks(_RECORD_END, final=True) + struct.pack(
+                "<II", crc, (len(head) + size + len(_RECORD_END)) & 0xFFFFFFFF
+            )
+            self._fh.write(tail)
+            self._fh.flush()
+            self._rewrite(start + len(GZIP_HEADER), stored_blocks(head), len(framed))
+            self._pos = start + len(GZIP_HEADER) + len(framed) + body.written + len(tail)
+            crashpoint("warc-record-written")
+        except OSError as e:
+            raise io_error("write WARC record to", self._path, e) from e
+        finally:
+            body.close()
+            hashes.close()
+        ref = RecordRef(
+            warc_file=self._path.name,
+            offset=start,
+            length=self._pos - start,
+            record_id=rid,
+            block_digest=digest,
+        )
+        return ref, hashes
+
+    def _rewrite(self, offset: int, data: bytes, expected: int) -> None:
+        """Overwrite ``expected`` bytes this writer appended at ``offset`` (a second descriptor:
+        writes through the appending one always land at the end)."""
+        assert self._path is not None and len(data) == expected
+        fd = os.open(self._path, os.O_WRONLY | os.O_NOFOLLOW)
+        try:
+            os.pwrite(fd, data, offset)
+        finally:
+            os.close(fd)
+
+    def discard(self, ref: RecordRef) -> None:
+        """Remove the record just written (its bytes turned out to be in the archive already)."""
+        assert self._fh is not None and self._path is not None
+        assert ref.warc_file == self._path.name and ref.offset + ref.length == self._pos
+        try:
+            self._fh.flush()
+            os.ftruncate(self._fh.fileno(), ref.offset)
+        except OSError as e:
+            raise io_error("truncate", self._path, e) from e
+        self._pos = ref.offset
 
     def write_revisit(
         self,
@@ -422,6 +661,28 @@ class WarcWriter:
     def touched_files(self) -> Iterator[Path]:
         """Files this writer appended to."""
         return iter(self._touched)
+
+
+_RECORD_END = b"\r\n\r\n"
+
+
+def _resource_head(rid: str, date: str, target_uri: str, media_type: str, size: int, digest: str) -> bytes:
+    """The WARC header of a ``resource`` record, as warcio writes it in ``_write``."""
+    head = StatusAndHeaders(
+        "",
+        [
+            ("WARC-Type", "resource"),
+            ("WARC-Record-ID", rid),
+            ("WARC-Date", date),
+            ("WARC-Target-URI", target_uri),
+            ("WARC-Block-Digest", digest),
+            ("WARC-Payload-Digest", digest),
+        ],
+        protocol="WARC/1.1",
+    )
+    head.replace_header("Content-Type", media_type)
+    head.replace_header("Content-Length", str(size))
+    return bytes(head.to_bytes(encoding="utf-8"))
 
 
 def _warc_now() -> str:

@@ -119,16 +119,22 @@ def test_tampered_wacz_fails_validation(web_archive, tmp_path):
     archive, _ = web_archive
     dest = tmp_path / "e.wacz"
     archive.ok("export", "wacz", str(dest))
-    # an attacker who rewrites the zip properly (valid CRCs) with one WARC byte flipped
+    # an attacker who rewrites the zip properly (valid zip and gzip CRCs) with one byte of
+    # the archived page changed
+    import gzip
+
     bad = tmp_path / "bad.wacz"
+    flipped = 0
     with zipfile.ZipFile(dest) as src, zipfile.ZipFile(bad, "w") as dst:
         for info in src.infolist():
             data = src.read(info)
-            if info.filename.startswith("archive/"):
-                flipped = bytearray(data)
-                flipped[len(flipped) // 2] ^= 1
-                data = bytes(flipped)
+            if info.filename.startswith("archive/") and HTML in gzip.decompress(data):
+                plain = bytearray(gzip.decompress(data))
+                plain[plain.index(HTML) + len(HTML) // 2] ^= 1
+                data = gzip.compress(bytes(plain))
+                flipped += 1
             dst.writestr(info, data)
+    assert flipped == 1
     res = _validate(bad)
     # (py-wacz's validate exits 0 even when validation fails: its verdict is in its output)
     assert "Validation failed" in res.stdout and "Validation succeeded" not in res.stdout, res.stdout
