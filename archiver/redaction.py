@@ -40,6 +40,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .fasthash import leaf_hashes
 from .merkle import StreamingRoot, leaf_hash
 
 SCHEME = "archiver/token-tree/1"
@@ -49,7 +50,6 @@ MAX_REDACT_TEXT = 64 << 20  # redaction aligns whole texts in memory
 
 _TOKEN = re.compile(r"\s+|\S+\s*")
 _TOKEN_BODY = re.compile(r"\S+\s*")
-_sha256 = hashlib.sha256
 
 
 def tokens(text: str) -> list[str]:
@@ -71,18 +71,17 @@ class Salts:
         self._block = -1
         self._bytes = b""
 
-    def run(self, start: int, n: int) -> list[bytes]:
-        """The salts of tokens ``start`` to ``start + n - 1`` (one slice per token, no calls)."""
-        out: list[bytes] = []
+    def span(self, start: int, n: int) -> bytes:
+        """The salts of tokens ``start`` to ``start + n - 1``, concatenated."""
+        parts: list[bytes] = []
         i, end = start, start + n
         while i < end:
             self[i]  # loads i's block
             j = i % SALT_BLOCK
             k = min(end - i, SALT_BLOCK - j)
-            raw = self._bytes
-            out += [raw[16 * m : 16 * m + 16] for m in range(j, j + k)]
+            parts.append(self._bytes[16 * j : 16 * (j + k)])
             i += k
-        return out
+        return b"".join(parts)
 
     def __getitem__(self, i: int) -> bytes:
         block, j = divmod(i, SALT_BLOCK)
@@ -102,7 +101,7 @@ def token_leaf(salt: bytes, token: str) -> bytes:
 class TokenTreeBuilder:
     """Streams decoded text into the token tree (constant memory but for one token).
 
-    Tokens are hashed in batches (one list comprehension per chunk of text):
+    Tokens are hashed in batches (``fasthash.leaf_hashes``, in C where built):
     per-token Python calls were most of the cost of capturing a text.
     """
 
@@ -113,13 +112,7 @@ class TokenTreeBuilder:
         self._started = False
 
     def _emit_many(self, toks: list[str]) -> None:
-        start = self._tree.size
-        self._tree.extend(
-            [
-                _sha256(b"\x00" + salt + tok.encode("utf-8")).digest()
-                for salt, tok in zip(self._salts.run(start, len(toks)), toks, strict=True)
-            ]
-        )
+        self._tree.extend_packed(leaf_hashes(self._salts.span(self._tree.size, len(toks)), toks))
 
     def feed(self, text: str) -> None:
         """Add the next decoded characters."""
@@ -251,23 +244,20 @@ def _check(
             toks = tokens(piece)
             if len(toks) != i2 - i1 or len(salt_bytes) != 16 * (i2 - i1):
                 return [f"kept text at character {pos} does not split into tokens {i1}..{i2}"]
-            for k, tok in enumerate(toks):
-                tree.add(token_leaf(salt_bytes[16 * k : 16 * k + 16], tok))
-                if salts is not None and salt_bytes[16 * k : 16 * k + 16] != salts[i1 + k]:
-                    problems.append(f"token {i1 + k}: salt differs from the sealed seed's")
+            tree.extend_packed(leaf_hashes(salt_bytes, toks))
+            if salts is not None:
+                for k in range(len(toks)):
+                    if salt_bytes[16 * k : 16 * k + 16] != salts[i1 + k]:
+                        problems.append(f"token {i1 + k}: salt differs from the sealed seed's")
         else:
             leaves = base64.b64decode(seg["leaves"], validate=True)
             if len(leaves) != 32 * (i2 - i1):
                 return ["redaction proof leaf list has the wrong length"]
-            for k in range(i2 - i1):
-                leaf = leaves[32 * k : 32 * k + 32]
-                tree.add(leaf)
-                if (
-                    orig_tokens is not None
-                    and salts is not None
-                    and (token_leaf(salts[i1 + k], orig_tokens[i1 + k]) != leaf)
-                ):
-                    problems.append(f"hidden token {i1 + k} does not match the original")
+            tree.extend_packed(leaves)
+            if orig_tokens is not None and salts is not None:
+                for k in range(i2 - i1):
+                    if token_leaf(salts[i1 + k], orig_tokens[i1 + k]) != leaves[32 * k : 32 * k + 32]:
+                        problems.append(f"hidden token {i1 + k} does not match the original")
         pos += chars
         expect = i2
     if expect != n or pos != len(redacted):

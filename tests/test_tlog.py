@@ -398,4 +398,4 @@ def test_salt_runs_equal_single_salts(seed, start, n):
     from archiver.redaction import Salts
 
     one, many = Salts(seed), Salts(seed)
-    assert many.run(start, n) == [one[i] for i in range(start, start + n)]
+    assert many.span(start, n) == b"".join(one[i] for i in range(start, start + n))

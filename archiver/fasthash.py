@@ -1,0 +1,56 @@
+"""The inner loops of a token tree (``redaction.py``): in C when built, else in Python.
+
+``leaf_hashes`` and ``perfect_root`` are defined here in Python, as the
+reference. ``archiver/_fasthash.c`` computes the same bytes with OpenSSL's
+SHA-256 and no Python object per hash, several times faster; it is built by
+``pip install`` where a C compiler and the OpenSSL headers are present, and
+silently skipped where they are not (the archive's bytes are the same either
+way). ``ARCHIVER_PURE_PYTHON=1`` forces the Python versions (the tests run
+both and compare them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+
+_sha256 = hashlib.sha256
+
+
+def py_leaf_hashes(salts: bytes, tokens: list[str]) -> bytes:
+    """SHA-256(0x00 || salts[16i:16i+16] || UTF-8(tokens[i])) for each token, concatenated."""
+    if len(salts) != 16 * len(tokens):
+        raise ValueError("leaf_hashes: need 16 bytes of salt per token")
+    return b"".join(
+        [
+            _sha256(b"\x00" + salts[16 * i : 16 * i + 16] + tok.encode("utf-8")).digest()
+            for i, tok in enumerate(tokens)
+        ]
+    )
+
+
+def py_perfect_root(nodes: bytes) -> bytes:
+    """The RFC 9162 root of 2^k concatenated 32-byte hashes (interior: SHA-256(0x01 || l || r))."""
+    count = len(nodes) // 32
+    if len(nodes) % 32 or count == 0 or count & (count - 1):
+        raise ValueError("perfect_root: need 2^k hashes of 32 bytes")
+    level = [nodes[32 * i : 32 * i + 32] for i in range(count)]
+    while len(level) > 1:
+        level = [_sha256(b"\x01" + a + b).digest() for a, b in zip(level[::2], level[1::2], strict=True)]
+    return level[0]
+
+
+leaf_hashes: Callable[[bytes, list[str]], bytes] = py_leaf_hashes
+perfect_root: Callable[[bytes], bytes] = py_perfect_root
+ACCELERATED = False
+
+if not os.environ.get("ARCHIVER_PURE_PYTHON"):
+    try:
+        from . import _fasthash
+    except ImportError:  # not built here: the Python versions above
+        pass
+    else:
+        leaf_hashes = _fasthash.leaf_hashes
+        perfect_root = _fasthash.perfect_root
+        ACCELERATED = True

@@ -1,0 +1,22 @@
+"""Only for the optional C accelerator of token-tree hashing (archiver/_fasthash.c).
+
+Everything else is in pyproject.toml. Where the extension cannot be built (no C
+compiler or no OpenSSL headers), installation goes on without it and archiver
+uses the same functions in Python (archiver/fasthash.py): same bytes, slower.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "archiver._fasthash",
+            ["archiver/_fasthash.c"],
+            libraries=["crypto"],
+            # SHA256_Init/Update/Final: deprecated in OpenSSL 3 in favour of EVP, kept for
+            # exactly this use (many tiny messages, where EVP's per-call dispatch costs most)
+            extra_compile_args=["-O2", "-Wno-deprecated-declarations"],
+            optional=True,
+        )
+    ]
+)

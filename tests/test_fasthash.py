@@ -1,0 +1,107 @@
+"""The C token-tree hashing (archiver/_fasthash.c) gives the bytes of the Python reference.
+
+CI builds the extension and sets ARCHIVER_REQUIRE_ACCEL=1, so a build that silently fell
+back to Python fails here instead of only being slower.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from archiver import fasthash
+from archiver.merkle import root_of_leaf_hashes
+from archiver.redaction import TokenTreeBuilder, tokens
+
+needs_c = pytest.mark.skipif(
+    not fasthash.ACCELERATED and not os.environ.get("ARCHIVER_REQUIRE_ACCEL"),
+    reason="archiver._fasthash is not built here",
+)
+
+
+def test_the_accelerator_is_built_where_required():
+    if os.environ.get("ARCHIVER_REQUIRE_ACCEL"):
+        assert fasthash.ACCELERATED, "archiver._fasthash did not build (a C compiler and OpenSSL headers)"
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(toks=st.lists(st.text(max_size=40), max_size=300), salt_seed=st.binary(min_size=1, max_size=8))
+def test_leaf_hashes_equal_the_reference(toks, salt_seed):
+    salts = hashlib.shake_256(salt_seed).digest(16 * len(toks)) if toks else b""
+    from archiver import _fasthash
+
+    try:
+        want = fasthash.py_leaf_hashes(salts, toks)
+    except UnicodeEncodeError:  # a lone surrogate: both refuse it
+        with pytest.raises(UnicodeEncodeError):
+            _fasthash.leaf_hashes(salts, toks)
+        return
+    assert _fasthash.leaf_hashes(salts, toks) == want
+    assert want == b"".join(
+        hashlib.sha256(b"\x00" + salts[16 * i : 16 * i + 16] + t.encode()).digest()
+        for i, t in enumerate(toks)
+    )
+
+
+@needs_c
+@pytest.mark.parametrize("k", range(10))
+def test_perfect_root_equals_the_reference(k):
+    from archiver import _fasthash
+
+    leaves = [hashlib.sha256(os.urandom(8)).digest() for _ in range(1 << k)]
+    packed = b"".join(leaves)
+    assert _fasthash.perfect_root(packed) == fasthash.py_perfect_root(packed) == root_of_leaf_hashes(leaves)
+
+
+@pytest.mark.parametrize("impl", ["c", "py"])
+def test_bad_arguments_are_refused(impl):
+    if impl == "c" and not fasthash.ACCELERATED:
+        pytest.skip("not built here")
+    from archiver import _fasthash
+
+    leaf, root = (
+        (_fasthash.leaf_hashes, _fasthash.perfect_root)
+        if impl == "c"
+        else (fasthash.py_leaf_hashes, fasthash.py_perfect_root)
+    )
+    with pytest.raises(ValueError):
+        leaf(b"x" * 15, ["a"])
+    for bad in (b"", b"x" * 31, b"x" * 96):
+        with pytest.raises(ValueError):
+            root(bad)
+    if impl == "c":
+        with pytest.raises(TypeError):
+            leaf(b"x" * 16, [b"bytes"])
+
+
+def test_pure_python_gives_the_same_token_tree():
+    """A whole text's tree, in this process (C where built) and in one forced to pure Python."""
+    text = "صور قيصر أدلة على التعذيب في السجون.\r\n" * 700 + "  المحاسبة والعدالة"
+    seed = bytes(range(32))
+    here = TokenTreeBuilder(seed)
+    for i in range(0, len(text), 1000):  # chunks, as a stream arrives
+        here.feed(text[i : i + 1000])
+    mine = here.finish()
+    code = (
+        "import json, sys; from archiver import fasthash; from archiver.redaction import tree_of; "
+        "assert not fasthash.ACCELERATED; "
+        "print(json.dumps(tree_of(sys.stdin.read(), bytes(range(32)))))"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        input=text,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ARCHIVER_PURE_PYTHON": "1", "PYTHONIOENCODING": "utf-8"},
+        check=True,
+    )
+    assert json.loads(res.stdout) == mine
+    assert mine["tokens"] == len(tokens(text))
