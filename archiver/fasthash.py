@@ -1,7 +1,7 @@
 """The inner loops of a token tree (``redaction.py``): in C when built, else in Python.
 
-``leaf_hashes`` and ``perfect_root`` are defined here in Python, as the
-reference. ``archiver/_fasthash.c`` computes the same bytes with OpenSSL's
+``split_tokens``, ``leaf_hashes`` and ``perfect_root`` are defined here in
+Python, as the reference. ``archiver/_fasthash.c`` computes the same bytes with OpenSSL's
 SHA-256 and no Python object per hash, several times faster; it is built by
 ``pip install`` where a C compiler and the OpenSSL headers are present, and
 silently skipped where they are not (the archive's bytes are the same either
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 
 _sha256 = hashlib.sha256
@@ -41,6 +42,16 @@ def py_perfect_root(nodes: bytes) -> bytes:
     return level[0]
 
 
+_TOKEN_BODY = re.compile(r"\S+\s*")
+
+
+def py_split_tokens(text: str, pos: int = 0) -> list[str]:
+    """The tokens of ``text`` from ``pos``: each run of non-space characters with the white
+    space after it (white space at ``pos`` is skipped)."""
+    return _TOKEN_BODY.findall(text, pos)
+
+
+split_tokens: Callable[[str, int], list[str]] = py_split_tokens
 leaf_hashes: Callable[[bytes, list[str]], bytes] = py_leaf_hashes
 perfect_root: Callable[[bytes], bytes] = py_perfect_root
 ACCELERATED = False
@@ -51,6 +62,7 @@ if not os.environ.get("ARCHIVER_PURE_PYTHON"):
     except ImportError:  # not built here: the Python versions above
         pass
     else:
+        split_tokens = _fasthash.split_tokens
         leaf_hashes = _fasthash.leaf_hashes
         perfect_root = _fasthash.perfect_root
         ACCELERATED = True

@@ -69,11 +69,14 @@ def check_log(
     kept: bytes | None,
     snapshot: Snapshot | None = None,
     absent_ok: Callable[[str], bool] | None = None,
+    known: dict[str, bytes] | None = None,
 ) -> tuple[list[Problem], int]:
     """All log findings, and the tree size (of the snapshot, when a reader gives one).
 
     ``absent_ok`` says which record files may be missing (an export of some
     documents leaves the others' manifests out; their leaves still count).
+    ``known``: leaf hashes of record files the caller has read already (the
+    verifier's manifests), so that each file is read once.
     """
     problems: list[Problem] = []
 
@@ -95,10 +98,12 @@ def check_log(
         if rel in seen:
             add(ProblemCode.LOG_MISMATCH, f"log entry {i} names {rel} a second time")
         seen.add(rel)
-        try:
-            actual = leaf_hash(store.read(rel))
-        except OSError:
-            actual = None
+        actual = known.get(rel) if known else None
+        if actual is None:
+            try:
+                actual = leaf_hash(store.read(rel))
+            except OSError:
+                actual = None
         if actual is None and absent_ok is not None and absent_ok(rel) and not _listed(store, rel):
             pass
         elif actual is None:
@@ -106,9 +111,9 @@ def check_log(
         elif actual != stored:
             add(ProblemCode.LOG_MISMATCH, f"{rel} is not the record the log committed to at entry {i}", rel)
         leaves.append(stored if actual is None else actual)
-    for rel in record_keys(store):
-        if snapshot is not None and rel not in snapshot.records:
-            continue  # written after the reader's snapshot
+    # a reader's snapshot lists the record files it checks (those written after it are not
+    # its business); without one, list them now
+    for rel in sorted(snapshot.records) if snapshot is not None else record_keys(store):
         if rel not in seen:
             add(ProblemCode.LOG_MISMATCH, f"{rel} is not in the log", rel)
     tree = MemoryTree(leaves)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .canonical import JSONFormatError, load_strict
+from .canonical import JSONFormatError, load_strict_plain
 from .problems import ProblemCode
 from .schema import schema_errors
 from .timeutil import parse_time
@@ -52,6 +52,7 @@ class Event:
     digest: str
     path: str
     size: int
+    plain: bool = False  # ``raw`` is plain JSON (``canonical.load_strict_plain``)
 
     @classmethod
     def parse(cls, data: bytes, path: str) -> Event:
@@ -63,9 +64,22 @@ class Event:
         if len(data) > MAX_MANIFEST:
             raise ManifestError(ProblemCode.SCHEMA_INVALID, "manifest larger than 1 MiB")
         try:
-            raw = load_strict(data)
+            raw, plain = load_strict_plain(data)
         except JSONFormatError as e:
             raise ManifestError(ProblemCode.SCHEMA_INVALID, str(e)) from e
+        errors = schema_errors("manifest", raw)
+        if errors:
+            raise ManifestError(ProblemCode.SCHEMA_INVALID, "; ".join(errors))
+        return cls(raw=raw, digest=manifest_digest(data), path=path, size=len(data), plain=plain)
+
+    @classmethod
+    def of(cls, raw: dict[str, Any], data: bytes, path: str) -> Event:
+        """The event of a manifest this process just built (``raw``) and serialised
+        (``data``): schema-checked as a dict, without parsing its own output back.
+
+        Raises:
+            ManifestError: not schema-valid (a bug: it must never be signed and stored).
+        """
         errors = schema_errors("manifest", raw)
         if errors:
             raise ManifestError(ProblemCode.SCHEMA_INVALID, "; ".join(errors))

@@ -31,7 +31,8 @@ from .storing import digest_version
 
 #: below this many files, starting workers costs more than it saves
 MIN_BATCH = 200
-WINDOW = 512
+WINDOW = 512  # files read ahead of the writer, at most
+PER_TASK = 16  # files per task sent to a worker: one round trip per file cost a tenth of an ingest
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,15 @@ def digest_small(job: Job) -> Prehashed | None:
     return Prehashed(data, d, seed)
 
 
+def digest_many(jobs: Sequence[Job]) -> list[Prehashed | None]:
+    """``digest_small`` of several jobs (one task for a worker process).
+
+    Raises:
+        InvalidInput: the first job that fails; the caller reports it in its turn.
+    """
+    return [digest_small(job) for job in jobs]
+
+
 def workers_for(n_jobs: int) -> int:
     """How many worker processes a batch of ``n_jobs`` files gets (0: do it inline).
 
@@ -106,20 +116,20 @@ def prehashed(jobs: Sequence[Job]) -> Iterator[Prehashed | None]:
         for job in jobs:
             yield digest_small(job)
         return
+    tasks = (jobs[i : i + PER_TASK] for i in range(0, len(jobs), PER_TASK))
     with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as pool:
-        window: deque[Future[Prehashed | None]] = deque()
-        it = iter(jobs)
+        window: deque[Future[list[Prehashed | None]]] = deque()
         try:
-            for job in it:
-                window.append(pool.submit(digest_small, job))
-                if len(window) >= WINDOW:
+            for task in tasks:
+                window.append(pool.submit(digest_many, task))
+                if len(window) >= WINDOW // PER_TASK:
                     break
             while window:
-                result = window.popleft().result()
-                nxt = next(it, None)
+                results = window.popleft().result()
+                nxt = next(tasks, None)
                 if nxt is not None:
-                    window.append(pool.submit(digest_small, nxt))
-                yield result
+                    window.append(pool.submit(digest_many, nxt))
+                yield from results
         finally:
             for f in window:
                 f.cancel()

@@ -40,7 +40,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .fasthash import leaf_hashes
+from .fasthash import leaf_hashes, split_tokens
 from .merkle import StreamingRoot, leaf_hash
 
 SCHEME = "archiver/token-tree/1"
@@ -49,7 +49,6 @@ SALT_BLOCK = 1024
 MAX_REDACT_TEXT = 64 << 20  # redaction aligns whole texts in memory
 
 _TOKEN = re.compile(r"\s+|\S+\s*")
-_TOKEN_BODY = re.compile(r"\S+\s*")
 
 
 def tokens(text: str) -> list[str]:
@@ -59,38 +58,48 @@ def tokens(text: str) -> list[str]:
     first = _TOKEN.match(text)
     assert first is not None
     out = [first.group(0)]
-    out += re.findall(r"\S+\s*", text[first.end() :])
+    out += split_tokens(text, first.end())
     return out
 
 
 class Salts:
-    """Per-token salts derived from the document's sealed seed."""
+    """Per-token salts derived from the document's sealed seed.
+
+    A block's salts are the first bytes of one SHAKE-256 output, and a shorter
+    output is a prefix of a longer one: so only as many salts as the text has
+    tokens are derived (an article has a few hundred of a block's 1,024).
+    """
 
     def __init__(self, seed: bytes) -> None:
         self._seed = seed
         self._block = -1
         self._bytes = b""
 
+    def _load(self, block: int, need: int) -> bytes:
+        """At least the first ``need`` salts of ``block``."""
+        if block != self._block or len(self._bytes) < 16 * need:
+            have = len(self._bytes) // 16 if block == self._block else 0
+            count = min(SALT_BLOCK, max(need + 64, 2 * have))
+            self._bytes = hashlib.shake_256(
+                b"archiver/token-salt/1" + self._seed + block.to_bytes(8, "big")
+            ).digest(16 * count)
+            self._block = block
+        return self._bytes
+
     def span(self, start: int, n: int) -> bytes:
         """The salts of tokens ``start`` to ``start + n - 1``, concatenated."""
         parts: list[bytes] = []
         i, end = start, start + n
         while i < end:
-            self[i]  # loads i's block
-            j = i % SALT_BLOCK
+            block, j = divmod(i, SALT_BLOCK)
             k = min(end - i, SALT_BLOCK - j)
-            parts.append(self._bytes[16 * j : 16 * (j + k)])
+            parts.append(self._load(block, j + k)[16 * j : 16 * (j + k)])
             i += k
         return b"".join(parts)
 
     def __getitem__(self, i: int) -> bytes:
         block, j = divmod(i, SALT_BLOCK)
-        if block != self._block:
-            self._bytes = hashlib.shake_256(
-                b"archiver/token-salt/1" + self._seed + block.to_bytes(8, "big")
-            ).digest(16 * SALT_BLOCK)
-            self._block = block
-        return self._bytes[16 * j : 16 * j + 16]
+        return self._load(block, j + 1)[16 * j : 16 * j + 16]
 
 
 def token_leaf(salt: bytes, token: str) -> bytes:
@@ -131,7 +140,7 @@ class TokenTreeBuilder:
                 return
         # every token is complete once a non-space follows its trailing white space,
         # so the last (possibly unfinished) token waits for the next chunk
-        toks = _TOKEN_BODY.findall(data, pos)
+        toks = split_tokens(data, pos)
         if toks:
             last = toks.pop()
             self._emit_many(toks)

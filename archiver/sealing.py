@@ -23,13 +23,12 @@ def seal_and_queue(
 ) -> Event:
     """Sign ``manifest``, store it as a WARC metadata record, queue it for commit.
 
-    The manifest is parsed back through the schema before anything is
-    committed: a bug that produced an invalid manifest must not produce a
-    signed one.
+    The manifest goes through the schema before anything is committed: a bug
+    that produced an invalid manifest must not produce a signed one.
     """
     manifest["signatures"] = [make_signature(manifest, key.private, role)]
     data = pretty_bytes(manifest)
-    event = Event.parse(data, event_key(manifest["document_id"], manifest["sequence"]))
+    event = Event.of(manifest, data, event_key(manifest["document_id"], manifest["sequence"]))
     meta = tx.write_manifest_record(data, event, content_record_id, concurrent)
     tx.add(event, data, meta)
     return event

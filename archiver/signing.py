@@ -29,9 +29,9 @@ def key_id_of(public: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw_public(public)).hexdigest()
 
 
-def signed_payload(document: dict[str, Any]) -> bytes:
-    """The exact bytes a signature covers."""
-    return canonical_bytes({k: v for k, v in document.items() if k != "signatures"})
+def signed_payload(document: dict[str, Any], *, plain: bool = False) -> bytes:
+    """The exact bytes a signature covers (``plain``: see ``canonical.load_strict_plain``)."""
+    return canonical_bytes({k: v for k, v in document.items() if k != "signatures"}, plain=plain)
 
 
 def make_signature(document: dict[str, Any], private: Ed25519PrivateKey, role: str) -> dict[str, str]:

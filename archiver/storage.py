@@ -225,8 +225,12 @@ class LocalStore(Store):
         return fd
 
     def read(self, key: str, limit: int | None = MAX_RECORD) -> bytes:
-        with os.fdopen(self._fd(key), "rb") as f:
-            return f.read() if limit is None else f.read(limit)
+        with os.fdopen(self._fd(key), "rb", buffering=0) as f:
+            # read(limit) would first allocate ``limit`` bytes (64 MiB for a 2 KB manifest)
+            if limit is None or os.fstat(f.fileno()).st_size < limit:
+                data = f.readall()
+                return data if limit is None else data[:limit]
+            return f.read(limit) or b""
 
     def open(self, key: str) -> BinaryIO:
         return os.fdopen(self._fd(key), "rb")

@@ -71,11 +71,12 @@ class TrustSet:
         return rev.revoked_at if rev else None
 
     def check_signatures(
-        self, document: dict[str, Any], when: datetime, allowed_roles: frozenset[str]
+        self, document: dict[str, Any], when: datetime, allowed_roles: frozenset[str], *, plain: bool = False
     ) -> list[tuple[ProblemCode, str]]:
-        """Every reason the document's signatures are not acceptable at time ``when``."""
+        """Every reason the document's signatures are not acceptable at time ``when``
+        (``plain``: the document is known to be plain JSON, ``canonical.load_strict_plain``)."""
         out: list[tuple[ProblemCode, str]] = []
-        payload = signed_payload(document)
+        payload = signed_payload(document, plain=plain)
         for sig in document.get("signatures", []):
             kid = sig["key_id"]
             key = self.keys.get(kid)

@@ -32,11 +32,13 @@ document, the event and the file.
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import json
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +49,15 @@ from .diffs import diff_counts
 from .errors import CorruptArchive, DocumentNotFound, InvalidInput
 from .exportcopy import load_export_info
 from .index import Row, row_of
-from .layout import EVENT_NAME, EVENTS, STORE, events_prefix, warc_key
+from .layout import EVENT_NAME, EVENTS, KEYS, STORE, events_prefix, warc_key
 from .logcheck import check_log
 from .manifest import ACTION_ROLES, Event, ManifestError
+from .merkle import leaf_hash
 from .problems import Counts, Problem, ProblemCode, Report
 from .redaction import MAX_REDACT_TEXT, check_proof, decode
 from .s3store import S3Store
 from .snapshot import Snapshot, take_snapshot
-from .storage import OverlayStore, Store
+from .storage import LocalStore, OverlayStore, Store
 from .timeutil import format_time
 from .trust import load_trust
 from .warcscan import (
@@ -72,6 +75,7 @@ from .withhold import WITHHELD_CONTENT_TYPE, sealed_refs
 
 Pos = tuple[str, int]  # (warc file name, offset)
 PARTS = 2  # parts a large WARC file is read in, in parallel
+PARALLEL_MANIFESTS = 2000  # from this many manifests on, a worker process checks half of them
 PARALLEL_BYTES = 8 << 20  # below this, one process reads the file
 MAX_ATTACHMENT = 64 << 20  # diffs and proofs are read whole; nothing legitimate is larger
 MAX_DEFERRED_TEXT = 16 << 20  # a text held while its seed is reached; larger ones: seed read first
@@ -101,6 +105,7 @@ class _Verifier:
         self.records: dict[Pos, RecordInfo] = {}
         self.texts: dict[Pos, TextCheck] = {}
         self.claimed: set[Pos] = set()  # named by invalid manifests: not orphans
+        self.leaves: dict[str, bytes] = {}  # manifest key -> log leaf hash of the bytes read
         self.manifest_at: dict[str, Pos] = {}  # manifest id -> metadata record carrying it
         self.now = archive.clock()
         self.tsa_roots: list[Any] | None = None  # None: the archive's trusted TSA certificates
@@ -126,65 +131,47 @@ class _Verifier:
             entries = sorted(
                 (e for d in self.documents for e in self.store.files(events_prefix(d))), key=lambda e: e.key
             )
+        todo: list[str] = []
         for entry in entries:
             rel, name = entry.key, entry.name
             if not self.snap.has_record(rel) and EVENT_NAME.match(name):
                 continue  # written after this reader's snapshot
             m = EVENT_NAME.match(name)
-            doc_hint = m.group(1) if m else None
-            seq_hint = int(m.group(2)) if m else None
-            if self.documents is not None and doc_hint not in self.documents:
+            if self.documents is not None and (m.group(1) if m else None) not in self.documents:
                 continue
             if m is None or rel != f"{EVENTS}{name[:2]}/{name}":
                 if not name.startswith("."):  # dot files: an interrupted atomic write
                     self.add(ProblemCode.SCHEMA_INVALID, "unexpected file in manifests/events/", file=rel)
                 continue
-            where: dict[str, Any] = {"document": doc_hint, "event": seq_hint, "file": rel}
             if entry.link:
+                where: dict[str, Any] = {"document": m.group(1), "event": int(m.group(2)), "file": rel}
                 self.add(ProblemCode.SCHEMA_INVALID, "manifest is a symbolic link", **where)
                 continue
-            try:
-                data = self.store.read(rel)
-                event = Event.parse(data, rel)
-            except OSError as e:
-                self.add(ProblemCode.RECORD_MISSING, f"manifest unreadable: {e.strerror}", **where)
-                continue
-            except ManifestError as e:
-                self.add(e.code, str(e), **where)
-                self.claimed |= _claimed_positions(data)
-                continue
-            self.counts.events += 1
-            if event.raw["archive_id"] != self.archive.archive_id:
-                self.add(
-                    ProblemCode.SCHEMA_INVALID,
-                    f"manifest belongs to archive {event.raw['archive_id']}",
-                    **where,
-                )
-                continue
-            if event.document_id != doc_hint or event.sequence != seq_hint:
-                self.add(
-                    ProblemCode.CHAIN_BROKEN,
-                    f"file name says {doc_hint}/{seq_hint} but the manifest says "
-                    f"{event.document_id}/{event.sequence}",
-                    document=event.document_id,
-                    event=event.sequence,
-                    file=rel,
-                )
-            self.check_signatures(event)
-            by_doc[event.document_id].append(event)
+            todo.append(rel)
+        for found in self._examine(todo):
+            self.problems.extend(found.problems)
+            self.claimed |= found.claimed
+            if found.leaf is not None:
+                self.leaves[found.rel] = found.leaf
+            if found.counted:
+                self.counts.events += 1
+            if found.event is not None:
+                by_doc[found.event.document_id].append(found.event)
         return by_doc
 
-    def check_signatures(self, event: Event) -> None:
-        for code, msg in self.trust.check_signatures(event.raw, event.time, ACTION_ROLES[event.action]):
-            self.add(code, msg, document=event.document_id, event=event.sequence, file=event.path)
-        if event.raw["actor"]["key_id"] not in {s["key_id"] for s in event.raw["signatures"]}:
-            self.add(
-                ProblemCode.SIGNATURE_INVALID,
-                "the event's actor did not sign it",
-                document=event.document_id,
-                event=event.sequence,
-                file=event.path,
-            )
+    def _examine(self, rels: list[str]) -> list[Examined]:
+        """``examine_manifests`` of every file; a large archive's second half in a worker process."""
+        keys = frozenset(r for r in self.snap.records if r.startswith(KEYS))
+        if len(rels) < PARALLEL_MANIFESTS or not isinstance(self.store, LocalStore):
+            return examine_manifests(self.store, self.archive.archive_id, keys, rels)
+        from .prehash import worker_pool
+
+        half = len(rels) // 2
+        with worker_pool(1) as pool:
+            if pool is None:
+                return examine_manifests(self.store, self.archive.archive_id, keys, rels)
+            later = pool.submit(examine_manifests, self.store, self.archive.archive_id, keys, rels[half:])
+            return examine_manifests(self.store, self.archive.archive_id, keys, rels[:half]) + later.result()
 
     # -- step 4 -----------------------------------------------------------------------------------
     def check_chain(self, doc: str, events: list[Event]) -> bool:
@@ -731,6 +718,7 @@ class _Verifier:
                 self.kept_checkpoint,
                 self.snap,
                 absent_ok=self.left_out if self.partial is not None else None,
+                known=self.leaves,
             )
             self.problems.extend(p for p in found if self.full or p.file == "--checkpoint")
         self.check_index(all_events)
@@ -825,6 +813,88 @@ class _Verifier:
                 )
 
 
+@dataclass(frozen=True, slots=True)
+class Examined:
+    """What reading one manifest file established (``examine_manifests``)."""
+
+    rel: str
+    event: Event | None  # None: not accepted (the problems say why)
+    problems: list[Problem]
+    claimed: set[Pos]  # WARC positions a manifest too damaged to accept names: not orphans
+    leaf: bytes | None  # its log leaf hash, for step 8 (None: unreadable)
+    counted: bool  # a schema-valid event, counted in the report
+
+
+def examine_manifests(store: Store, archive_id: str, keys: frozenset[str], rels: list[str]) -> list[Examined]:
+    """Steps 2 and 3 for each manifest file: read, strict JSON, schema, archive id, name,
+    signatures. Self-contained (it loads the trusted keys itself, from ``keys``), so that
+    a worker process can take half of a large archive's manifests."""
+    trust = load_trust(store, archive_id, keys)
+    out: list[Examined] = []
+    for rel in rels:
+        m = EVENT_NAME.match(rel.rsplit("/", 1)[-1])
+        assert m is not None
+        doc_hint, seq_hint = m.group(1), int(m.group(2))
+        where: dict[str, Any] = {"document": doc_hint, "event": seq_hint, "file": rel}
+        try:
+            data = store.read(rel)
+        except OSError as e:
+            found = Problem(
+                code=ProblemCode.RECORD_MISSING, message=f"manifest unreadable: {e.strerror}", **where
+            )
+            out.append(Examined(rel, None, [found], set(), None, False))
+            continue
+        leaf = leaf_hash(data)
+        try:
+            event = Event.parse(data, rel)
+        except ManifestError as e:
+            out.append(
+                Examined(
+                    rel,
+                    None,
+                    [Problem(code=e.code, message=str(e), **where)],
+                    _claimed_positions(data),
+                    leaf,
+                    False,
+                )
+            )
+            continue
+        if event.raw["archive_id"] != archive_id:
+            other = f"manifest belongs to archive {event.raw['archive_id']}"
+            out.append(
+                Examined(
+                    rel,
+                    None,
+                    [Problem(code=ProblemCode.SCHEMA_INVALID, message=other, **where)],
+                    set(),
+                    leaf,
+                    True,
+                )
+            )
+            continue
+        at: dict[str, Any] = {"document": event.document_id, "event": event.sequence, "file": rel}
+        problems: list[Problem] = []
+        if event.document_id != doc_hint or event.sequence != seq_hint:
+            problems.append(
+                Problem(
+                    code=ProblemCode.CHAIN_BROKEN,
+                    message=f"file name says {doc_hint}/{seq_hint} but the manifest says "
+                    f"{event.document_id}/{event.sequence}",
+                    **at,
+                )
+            )
+        for code, msg in trust.check_signatures(
+            event.raw, event.time, ACTION_ROLES[event.action], plain=event.plain
+        ):
+            problems.append(Problem(code=code, message=msg, **at))
+        if event.raw["actor"]["key_id"] not in {sig["key_id"] for sig in event.raw["signatures"]}:
+            problems.append(
+                Problem(code=ProblemCode.SIGNATURE_INVALID, message="the event's actor did not sign it", **at)
+            )
+        out.append(Examined(rel, event, problems, set(), leaf, True))
+    return out
+
+
 def verify(
     archive: Archive,
     documents: list[str] | None = None,
@@ -849,7 +919,15 @@ def verify(
         from .timestamps import load_certificates
 
         v.tsa_roots = load_certificates(tsa_certs)
-    return v.run()
+    # A verify holds every event of the archive: cyclic garbage collection would walk them
+    # all again and again (seconds at 55,000 documents) to free cycles it never makes.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return v.run()
+    finally:
+        if paused:
+            gc.enable()
 
 
 def resolve_by_files(store: Store, prefix: str) -> str:

@@ -297,6 +297,8 @@ class WarcWriter:
         # file -> size when we found it (None: created by us), for rollback
         self._touched: dict[Path, int | None] = {}
         self._new_files = False
+        # one warcio writer for all records (making one looks up the host name)
+        self._warcio = WARCWriter(None, gzip=False, warc_version="WARC/1.1")
 
     # -- files ---------------------------------------------------------------
     def _open_current(self) -> None:
@@ -359,7 +361,8 @@ class WarcWriter:
         assert self._fh is not None
         start = self._pos
         member = _GzipMember(self._fh)
-        writer = WARCWriter(member, gzip=False, warc_version="WARC/1.1")
+        writer = self._warcio
+        writer.out = member  # each record its own gzip member
         rec_type = headers[0][1]
         record = writer.create_warc_record(
             "",

@@ -51,6 +51,21 @@ def test_leaf_hashes_equal_the_reference(toks, salt_seed):
     )
 
 
+SPACES = "".join(chr(c) for c in range(0x3100) if chr(c).isspace())  # every white space below U+3100
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from(SPACES) | st.characters(), max_size=400),
+    pos=st.integers(-2, 420),
+)
+def test_split_tokens_equals_the_regex(text, pos):
+    from archiver import _fasthash
+
+    assert _fasthash.split_tokens(text, pos) == fasthash.py_split_tokens(text, max(pos, 0))
+
+
 @needs_c
 @pytest.mark.parametrize("k", range(10))
 def test_perfect_root_equals_the_reference(k):

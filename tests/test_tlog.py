@@ -399,3 +399,27 @@ def test_salt_runs_equal_single_salts(seed, start, n):
 
     one, many = Salts(seed), Salts(seed)
     assert many.span(start, n) == b"".join(one[i] for i in range(start, start + n))
+
+
+@given(
+    seed=st.binary(min_size=32, max_size=32), order=st.lists(st.integers(0, 2100), min_size=1, max_size=40)
+)
+def test_salts_are_the_shake256_blocks_of_the_format(seed, order):
+    """Whatever order salts are asked in (a prefix of a block is derived first, the rest on
+    demand), each is bytes 16*(i mod 1024).. of SHAKE-256("archiver/token-salt/1" || seed || BE64(i div 1024))."""
+    import hashlib
+
+    from archiver.redaction import Salts
+
+    salts = Salts(seed)
+    for i in order:
+        block = hashlib.shake_256(b"archiver/token-salt/1" + seed + (i // 1024).to_bytes(8, "big")).digest(
+            16 * 1024
+        )
+        assert salts[i] == block[16 * (i % 1024) : 16 * (i % 1024) + 16]
+        assert salts.span(i, 3) == b"".join(
+            hashlib.shake_256(b"archiver/token-salt/1" + seed + (k // 1024).to_bytes(8, "big")).digest(
+                16 * 1024
+            )[16 * (k % 1024) : 16 * (k % 1024) + 16]
+            for k in range(i, i + 3)
+        )

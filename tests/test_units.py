@@ -63,6 +63,45 @@ def test_jcs_idempotent_and_pretty_round_trip(value):
     assert canonical_bytes(load_strict(pretty_bytes(value))) == c
 
 
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text() | st.floats(allow_nan=False),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=25,
+    )
+)
+@settings(max_examples=400)
+def test_pretty_bytes_are_exactly_the_json_module_s(value):
+    """Manifest files keep the same bytes as before pretty_bytes was written out by hand."""
+    try:
+        want = (json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        with pytest.raises(errors.InvalidInput):
+            pretty_bytes(value)
+        return
+    assert pretty_bytes(value) == want
+
+
+@given(json_values, st.booleans())
+@settings(max_examples=300)
+def test_load_strict_plain_knows_what_the_jcs_fast_path_needs(value, big):
+    """``plain`` from parsing agrees with the canonicaliser's own check, and the canonical
+    bytes are the same whichever way it was decided."""
+    from archiver.canonical import _plain, load_strict_plain
+
+    if big:
+        value = {"n": [value, 2**53]}
+    try:
+        raw = pretty_bytes(value)
+        c = canonical_bytes(value)
+    except errors.InvalidInput:
+        return
+    parsed, plain = load_strict_plain(raw)
+    assert plain == _plain(parsed)
+    if plain:
+        assert canonical_bytes(parsed, plain=True) == c
+
+
 # -- strict JSON -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "raw",
