@@ -14,17 +14,29 @@ Example::
     assert report.ok
 """
 
-from typing import TYPE_CHECKING
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 from .__version__ import __version__
 
-# These four share their names with their modules: imported now, so that the function, not
-# the module, is what ``archiver.verify`` names (importing a submodule later sets the
-# package's attribute only on its first import, which happens here).
-from .capture import capture
-from .ingest import ingest
-from .reindex import reindex
-from .verify import verify
+#: API functions named like the modules that define them
+_SHADOWED = frozenset({"capture", "ingest", "reindex", "verify"})
+
+
+class _Package(types.ModuleType):
+    """This package's module object. Importing ``archiver.verify`` (the module) would set
+    the package's ``verify`` to that module and hide the function; here such a setting is
+    ignored, so ``archiver.verify`` stays the function, imported when first used."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 # The other names are imported when first used (PEP 562): a command that needs a few modules
 # does not pay for all of them at start-up (``archiver verify DOC`` is mostly start-up).
@@ -63,6 +75,7 @@ _API = {
 if TYPE_CHECKING:
     from .archive import Archive, locate
     from .bagexport import export_bagit
+    from .capture import capture
     from .errors import (
         ArchiveExists,
         ArchiveLocked,
@@ -74,21 +87,21 @@ if TYPE_CHECKING:
         KeyUnavailable,
         StoreError,
     )
-    from .ingest import Ingested, Source, collect
+    from .ingest import Ingested, Source, collect, ingest
     from .keystore import KeyStore, SigningKey
     from .problems import Counts, Problem, ProblemCode, Report
     from .reading import cat, events_of, list_documents, show
+    from .reindex import reindex
     from .timestamps import stamp_checkpoint, trust_tsa
+    from .verify import verify
     from .waczexport import export_wacz
     from .warcimport import import_warc
 
 
 def __getattr__(name: str) -> object:
-    module = _API.get(name)
+    module = "." + name if name in _SHADOWED else _API.get(name)
     if module is None:
         raise AttributeError(f"module 'archiver' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value

@@ -21,7 +21,6 @@ from .__version__ import TOOL_NAME, __version__
 from .canonical import JSONFormatError, load_strict, pretty_bytes
 from .errors import ArchiveExists, ArchiveNotFound, CorruptArchive, InvalidInput, KeyUnavailable
 from .fsutil import atomic_write, fsync_dir
-from .keystore import KeyStore, PassphraseSource, SigningKey, check_key_name
 from .layout import KEYS, Layout
 from .logview import LogView
 from .schema import schema_errors
@@ -33,6 +32,7 @@ from .trust import TrustSet, load_trust
 if TYPE_CHECKING:
     from .commit import Transaction
     from .index import Index
+    from .keystore import KeyStore, PassphraseSource, SigningKey
     from .recovery import WriteSession
 
 DEFAULT_ROTATION = 1 << 30
@@ -328,6 +328,8 @@ class Archive:
             InvalidInput: bad name or role, or the name is taken.
             StoreError: writing failed.
         """
+        from .keystore import KeyStore, check_key_name
+
         check_key_name(name)
         if role not in ROLES:
             raise InvalidInput(f"unknown role {role!r}: use archivist or auditor")
@@ -416,6 +418,8 @@ class Archive:
         Raises:
             KeyUnavailable: none, several, untrusted, wrong role, revoked, or unloadable.
         """
+        from .keystore import KeyStore
+
         self.refuse_if_sealed()  # signing is for writing: say so before looking for a key
         store = keystore or KeyStore()
         trust = self.trust()

@@ -97,6 +97,7 @@ class _Run:
         max_bytes: int | None,
         monotonic: Monotonic,
         progress: Callable[[int], None] | None,
+        since: float | None = None,
     ) -> None:
         self.archive = archive
         self.max_seconds = max_seconds
@@ -104,7 +105,9 @@ class _Run:
         self.monotonic = monotonic
         self.progress = progress
         self.started = archive.clock()
-        self.t0 = monotonic()
+        self.t0 = monotonic() if since is None else since
+        # the budget covers the whole run: stop verifying early enough to sign and record it
+        self.stop_at = None if max_seconds is None else max_seconds - min(1.0, max_seconds / 10)
         self.spent = 0
         self.checked: list[dict[str, Any]] = []
         self.problems: list[Problem] = []
@@ -113,7 +116,7 @@ class _Run:
         """The budget is used up (a run always checks at least one document)."""
         if not self.checked:
             return False
-        if self.max_seconds is not None and self.monotonic() - self.t0 >= self.max_seconds:
+        if self.stop_at is not None and self.monotonic() - self.t0 >= self.stop_at:
             return True
         return self.max_bytes is not None and self.spent >= self.max_bytes
 
@@ -174,13 +177,18 @@ def run_audit(
     wait_seconds: float = 0.0,
     monotonic: Monotonic = time.monotonic,
     progress: Callable[[int], None] | None = None,
+    since: float | None = None,
 ) -> AuditResult:
     """Verify documents least recently verified first, within the budget; record the run.
+
+    ``max_seconds`` bounds the whole run, counted from ``since`` (a ``monotonic()``
+    reading: the command's start; default now): verifying stops a tenth of it (at most
+    1 s) early, to leave time to sign and record the run.
 
     Raises:
         StoreError: the audit record could not be written.
     """
-    run = _Run(archive, max_seconds, max_bytes, monotonic, progress)
+    run = _Run(archive, max_seconds, max_bytes, monotonic, progress, since)
     seen = last_checked(archive.store)
     epoch = datetime.min.replace(tzinfo=run.started.tzinfo)
     order = sorted(documents(archive.store), key=lambda d: (seen.get(d, epoch), d))
@@ -240,6 +248,7 @@ def run_worker_audit(
     wait_seconds: float = 0.0,
     monotonic: Monotonic = time.monotonic,
     progress: Callable[[int], None] | None = None,
+    since: float | None = None,
 ) -> AuditResult:
     """One of several machines auditing an S3 archive together (``audit --worker``): slices of
     documents *due* (not verified within ``max_age_days``; without it, not verified since this
@@ -261,7 +270,7 @@ def run_worker_audit(
             "audit --worker shares the work out through the catalog of an S3 archive; "
             "on a local archive run `archiver audit`"
         )
-    run = _Run(archive, max_seconds, max_bytes, monotonic, progress)
+    run = _Run(archive, max_seconds, max_bytes, monotonic, progress, since)
     due = run.started if max_age_days is None else run.started - timedelta(days=max_age_days)
     cat = archive.catalog()
     visited: list[str] = []  # failed documents stay due: not twice in one run

@@ -12,7 +12,6 @@ from .httpblock import HeadTooLarge
 from .index import EventRow, Index
 from .layout import warc_key
 from .warcread import RecordReader, WarcFormatError
-from .warcscan import payload_of
 
 
 def open_index(archive: Archive) -> Index:
@@ -126,6 +125,8 @@ def cat(
     size = 0
     try:
         with archive.store.open(key) as f:
+            from .warcscan import payload_of
+
             reader = RecordReader(f, int(ref["offset"]))
             if reader.headers.get("warc-record-id") != ref["record_id"]:
                 raise CorruptArchive(

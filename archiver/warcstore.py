@@ -30,7 +30,7 @@ from warcio.warcwriter import WARCWriter
 
 from .__version__ import TOOL_NAME, __version__
 from .errors import StoreError
-from .fsutil import crash_testing, crashpoint, fsync_dir, io_error
+from .fsutil import crash_testing, crashpoint, fsync_dir, io_error, start_writeback
 from .layout import Layout, warc_number
 from .parhash import Hashes
 
@@ -40,6 +40,7 @@ SAMPLE = 1 << 20  # records up to this size are compressed in one call
 PROBE = 1 << 18  # bytes of a larger record compressed to judge whether it compresses
 INCOMPRESSIBLE = 0.95  # compressed/original above this: store the record
 IN_FLIGHT = 4  # MiB handed to the compressing thread and not written yet
+WRITEBACK = 32 << 20  # a streamed record's bytes are sent on to the disk this many at a time
 MANIFEST_CONTENT_TYPE = "application/vnd.archiver.manifest+json"
 SEED_CONTENT_TYPE = "application/vnd.archiver.sealed-seed"
 DIFF_CONTENT_TYPE = "text/x-diff; charset=utf-8"
@@ -185,12 +186,15 @@ class _StreamedBody:
     helper thread in order while the caller reads and hashes the next chunk; keeps the
     CRC-32 and size of what it was given for the gzip trailer."""
 
-    def __init__(self, out: BinaryIO, *, compress: bool) -> None:
+    def __init__(self, out: BinaryIO, offset: int, *, compress: bool) -> None:
+        """``offset``: where in the file ``out`` the body's first byte lands."""
         self._out = out
         self._z: Any = isal_zlib.compressobj(COMPRESSION_LEVEL, isal_zlib.DEFLATED, -15) if compress else None
         self.crc = 0
         self.size = 0
         self.written = 0
+        self._offset = offset
+        self._flushed = 0  # bytes of the body handed to the kernel for writeback
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archiver-warc")
         self._pending: deque[Future[None]] = deque()
 
@@ -202,6 +206,11 @@ class _StreamedBody:
         self.crc = zlib.crc32(chunk, self.crc)
         self.size += len(chunk)
         self._emit(self._z.compress(chunk) if self._z is not None else stored_blocks(chunk))
+        if self.written - self._flushed >= WRITEBACK:
+            # start the disk writes now: the command's fsync would otherwise wait for all of them
+            self._out.flush()
+            start_writeback(self._out.fileno(), self._offset + self._flushed, self.written - self._flushed)
+            self._flushed = self.written
 
     def feed(self, chunk: bytes) -> None:
         """Queue the next chunk (at most ``IN_FLIGHT`` wait; the oldest error is raised here)."""
@@ -487,9 +496,9 @@ class WarcWriter:
         head = _resource_head(rid, date, target_uri, media_type, size, warc_digest(bytes(32)))
         start = self._pos
         hashes = Hashes()
-        body = _StreamedBody(self._fh, compress=compresses(first))
+        framed = stored_blocks(head)
+        body = _StreamedBody(self._fh, start + len(GZIP_HEADER) + len(framed), compress=compresses(first))
         try:
-            framed = stored_blocks(head)
             self._fh.write(GZIP_HEADER + framed)
             chunk = first
             while chunk:

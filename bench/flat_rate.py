@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from caesar import generate, timed
+from caesar import deployed_env, generate, timed
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="archiver-flat-"))
     py = sys.executable
     arch = [py, "-m", "archiver"]
-    env = {**os.environ, "ARCHIVER_KEY_DIR": str(work / "keys")}
+    env = deployed_env({**os.environ, "ARCHIVER_KEY_DIR": str(work / "keys")})
     env.pop("ARCHIVER_KEY", None)
     env.pop("ARCHIVER_ARCHIVE", None)
     r: dict[str, object] = {
@@ -56,6 +56,7 @@ def main() -> None:
                 os.link(texts / n, folders[target] / n)
                 if target == "large" and i < args.small:
                     os.link(texts / n, folders["small"] / n)
+        os.sync()
         steps: dict[str, dict[str, float]] = {}
         for size in ("small", "large"):
             root = str(work / f"archive-{size}")

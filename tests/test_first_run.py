@@ -8,6 +8,7 @@ import pty
 import select
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,32 @@ def test_shell_completion(tmp_path):
     env["COMP_WORDS"], env["COMP_CWORD"] = "archiver export ", "2"
     res = subprocess.run(["archiver"], capture_output=True, text=True, env=env)
     assert "bagit" in res.stdout and "wacz" in res.stdout
+
+
+def test_every_command_is_loaded_by_name_and_none_is_missing():
+    """Commands load when named (start-up speed): the name-to-module map must cover exactly
+    what the command modules define, and each name must load its command."""
+    import importlib
+    import pkgutil
+
+    import archiver.cli as cli_pkg
+    from archiver.cli import COMMANDS, cli
+
+    for info in pkgutil.iter_modules(cli_pkg.__path__):
+        importlib.import_module(f"archiver.cli.{info.name}")
+    assert set(cli.commands) == set(COMMANDS)
+    for name, module in COMMANDS.items():
+        command = cli.commands[name]
+        defined_in = (command.callback.__module__ if command.callback else None) or module
+        assert defined_in == f"archiver.cli.{module}", name
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, archiver.cli; print(sorted(m for m in sys.modules if m.startswith('archiver.')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "archiver.verify" not in res.stdout and "archiver.cli.verify_cmd" not in res.stdout, res.stdout

@@ -9,12 +9,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from typing import Any
 
 import click
 
 from ..__version__ import __version__
 from ..errors import ArchiverError
+
+STARTED = time.monotonic()  # when this command began (``audit --max-seconds`` counts from it)
 
 
 class Fatal(click.ClickException):
@@ -30,8 +33,48 @@ class Fatal(click.ClickException):
         )
 
 
+#: which module of this package defines each command: a command imports only its own
+#: module (and what that needs), so start-up does not pay for all of them
+COMMANDS = {
+    "init": "archive_cmds",
+    "migrate": "archive_cmds",
+    "reindex": "archive_cmds",
+    "audit": "audit_cmd",
+    "edit": "custody_cmds",
+    "redact": "custody_cmds",
+    "transfer": "custody_cmds",
+    "accept": "custody_cmds",
+    "attest": "custody_cmds",
+    "history": "custody_cmds",
+    "import": "custody_cmds",
+    "export": "export_cmds",
+    "ingest": "ingest_cmd",
+    "capture": "ingest_cmd",
+    "keys": "key_cmds",
+    "log": "log_cmds",
+    "list": "read_cmds",
+    "show": "read_cmds",
+    "cat": "read_cmds",
+    "report": "report_cmd",
+    "tsa": "tsa_cmds",
+    "verify": "verify_cmd",
+}
+
+
 class ArchiverGroup(click.Group):
-    """Maps library errors to exit codes; no traceback unless --debug."""
+    """Maps library errors to exit codes; no traceback unless --debug. Commands are
+    loaded when named (``COMMANDS``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            import importlib
+
+            importlib.import_module(f"{__name__}.{module}")  # its decorators register it
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -112,18 +155,3 @@ def cli(
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="archiver")
-
-
-from . import (  # noqa: E402, F401
-    archive_cmds,
-    audit_cmd,
-    custody_cmds,
-    export_cmds,
-    ingest_cmd,
-    key_cmds,
-    log_cmds,
-    read_cmds,
-    report_cmd,
-    tsa_cmds,
-    verify_cmd,
-)
