@@ -226,3 +226,67 @@ def test_stored_blocks_are_raw_deflate(data, final):
     d = zlib.decompressobj(-15)
     assert d.decompress(framed) == data
     assert d.eof is final
+
+
+@pytest.mark.local_only
+def test_small_records_are_the_bytes_warcio_s_writer_makes(tmp_path, monkeypatch):
+    """Records whose block is in memory skip warcio's writer (``_write_small``); the file must
+    be byte for byte what warcio's writer makes of the same records."""
+    from archiver import warcstore
+
+    def write_all(root: Path) -> bytes:
+        ids = iter(range(100))
+        monkeypatch.setattr(
+            warcstore, "new_record_id", lambda: f"<urn:uuid:00000000-0000-4000-8000-{next(ids):012d}>"
+        )
+        monkeypatch.setattr(warcstore, "_warc_now", lambda: "2026-12-02T10:00:00.000000Z")
+        w = _writer(root)
+        text = "صور قيصر: أدلة.\n".encode()
+        date = "2026-12-02T10:00:00Z"
+        kw = {"target_uri": "urn:archiver:document:d", "date": date}
+        content, _ = w.write_content(
+            record_type="resource",
+            source=io.BytesIO(text),
+            size=len(text),
+            sha256_raw=hashlib.sha256(text).digest(),
+            media_type="text/plain; charset=utf-8",
+            **kw,
+        )
+        w.write_metadata(
+            block=b"s" * 32, content_type="x/seed", refers_to=content.record_id, **kw
+        )
+        w.write_metadata(
+            block=b'{\n  "a": 1\n}\n', content_type="x/manifest", concurrent_to=content.record_id, **kw
+        )
+        w.write_metadata(
+            block=b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            content_type="application/http",
+            record_type="request",
+            **kw,
+        )
+        w.write_content(
+            record_type="conversion",
+            source=io.BytesIO(text[:-1]),
+            size=len(text) - 1,
+            sha256_raw=hashlib.sha256(text[:-1]).digest(),
+            media_type="text/plain; charset=utf-8",
+            refers_to=content.record_id,
+            **kw,
+        )
+        w.write_metadata(block=b"", content_type="x/empty", **kw)
+        w.sync()
+        w.close()
+        return (root / "store" / "000000.warc.gz").read_bytes()
+
+    fast = write_all(tmp_path / "fast")
+    # the same records through warcio's writer
+    monkeypatch.setattr(
+        WarcWriter,
+        "_write_small",
+        lambda self, headers, content_type, block: self._write(
+            headers, content_type, io.BytesIO(block), len(block)
+        ),
+    )
+    assert write_all(tmp_path / "warcio") == fast
+    types = [r[0] for r in _records(fast)]
+    assert types == ["warcinfo", "resource", "metadata", "metadata", "request", "conversion", "metadata"]
