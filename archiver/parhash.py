@@ -16,12 +16,42 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 #: bytes seen before SHA-512 moves to a helper thread
 THRESHOLD = 4 << 20
-#: chunks handed to the helper and not yet hashed (bounds memory: chunks are at most 1 MiB)
+#: calls handed to a helper and not yet run (bounds memory: chunks are at most 1 MiB)
 IN_FLIGHT = 4
+
+
+class Helper:
+    """One helper thread running the calls handed to it in order, with at most
+    ``IN_FLIGHT`` waiting (the caller blocks beyond that: memory stays bounded).
+    Used to put SHA-512, compression and writing on a second core."""
+
+    def __init__(self, name: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._pending: deque[Future[None]] = deque()
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        """Queue ``fn(*args)``; raises the error of an earlier call, if one failed."""
+        self._pending.append(self._pool.submit(fn, *args))
+        while len(self._pending) > IN_FLIGHT:
+            self._pending.popleft().result()
+
+    def drain(self) -> None:
+        """Wait for every queued call (raising the first error)."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Stop the thread; calls still queued are dropped (after a failure)."""
+        for f in self._pending:
+            f.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
 
 
 class Hashes:
@@ -34,8 +64,7 @@ class Hashes:
         self.h256 = hashlib.sha256()
         self.h512 = hashlib.sha512() if sha512 else None
         self.size = 0
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: deque[Future[None]] = deque()
+        self._helper: Helper | None = None
         self._done: tuple[bytes, bytes | None] | None = None
 
     def update(self, chunk: bytes) -> None:
@@ -44,36 +73,28 @@ class Hashes:
         if self.h512 is None:
             self.h256.update(chunk)
             return
-        if self._pool is None and self.size > THRESHOLD:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archiver-sha512")
-        if self._pool is None:
+        if self._helper is None and self.size > THRESHOLD:
+            self._helper = Helper("archiver-sha512")
+        if self._helper is None:
             self.h256.update(chunk)
             self.h512.update(chunk)
             return
-        # one helper thread, so its updates run in the order they were submitted
-        self._pending.append(self._pool.submit(self.h512.update, chunk))
+        self._helper.submit(self.h512.update, chunk)
         self.h256.update(chunk)
-        while len(self._pending) > IN_FLIGHT:
-            self._pending.popleft().result()
 
     def finish(self) -> tuple[bytes, bytes | None]:
         """(SHA-256, SHA-512 or None) of everything fed; stops the helper thread."""
         if self._done is None:
             try:
-                while self._pending:
-                    self._pending.popleft().result()
+                if self._helper is not None:
+                    self._helper.drain()
             finally:
-                if self._pool is not None:
-                    self._pool.shutdown(wait=True)
-                    self._pool = None
+                self.close()
             self._done = (self.h256.digest(), self.h512.digest() if self.h512 is not None else None)
         return self._done
 
     def close(self) -> None:
         """Stop the helper thread if the stream was abandoned (an error while reading)."""
-        if self._pool is not None:
-            for f in self._pending:
-                f.cancel()
-            self._pool.shutdown(wait=True)
-            self._pool = None
-            self._pending.clear()
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None

@@ -17,9 +17,7 @@ import os
 import struct
 import uuid
 import zlib
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -32,14 +30,13 @@ from .__version__ import TOOL_NAME, __version__
 from .errors import StoreError
 from .fsutil import crash_testing, crashpoint, fsync_dir, io_error, start_writeback
 from .layout import Layout, warc_number
-from .parhash import Hashes
+from .parhash import Hashes, Helper
 
 COMPRESSION_LEVEL = 1
 CHUNK = 1 << 20
 SAMPLE = 1 << 20  # records up to this size are compressed in one call
 PROBE = 1 << 18  # bytes of a larger record compressed to judge whether it compresses
 INCOMPRESSIBLE = 0.95  # compressed/original above this: store the record
-IN_FLIGHT = 4  # MiB handed to the compressing thread and not written yet
 WRITEBACK = 32 << 20  # a streamed record's bytes are sent on to the disk this many at a time
 MANIFEST_CONTENT_TYPE = "application/vnd.archiver.manifest+json"
 SEED_CONTENT_TYPE = "application/vnd.archiver.sealed-seed"
@@ -101,8 +98,7 @@ class _GzipMember:
         self._held: list[bytes] = []
         self._held_size = 0
         self._z: Any = None  # the member's compressor, once the record is known to be large
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: deque[Future[None]] = deque()
+        self._helper: Helper | None = None
         self.written = 0  # compressed bytes written to ``out``
 
     def write(self, data: bytes) -> int:
@@ -121,17 +117,17 @@ class _GzipMember:
         self._held.clear()
         self._held_size = 0
         if self._z is None:
-            probe = isal_zlib.compress(data[:PROBE], COMPRESSION_LEVEL, -15)
-            if len(probe) > len(data[:PROBE]) * INCOMPRESSIBLE:
-                self._z = zlib.compressobj(0, zlib.DEFLATED, 31)
-            else:
+            if compresses(data):
                 self._z = isal_zlib.compressobj(COMPRESSION_LEVEL, isal_zlib.DEFLATED, 31)
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archiver-gzip")
-        assert self._pool is not None
+            else:
+                self._z = zlib.compressobj(0, zlib.DEFLATED, 31)
+            self._helper = Helper("archiver-gzip")
+        assert self._helper is not None
         # one helper thread: compression and writes happen in the order of the data
-        self._pending.append(self._pool.submit(lambda: self._emit(self._z.compress(data))))
-        while len(self._pending) > IN_FLIGHT:
-            self._pending.popleft().result()
+        self._helper.submit(self._compress, data)
+
+    def _compress(self, data: bytes) -> None:
+        self._emit(self._z.compress(data))
 
     def flush(self) -> None:
         # warcio calls flush() at the end of each record: that ends the member.
@@ -142,20 +138,17 @@ class _GzipMember:
         if self._held:
             self._hand_over()
         try:
-            while self._pending:
-                self._pending.popleft().result()
+            assert self._helper is not None
+            self._helper.drain()
         finally:
             self.close()
         self._emit(self._z.flush())
 
     def close(self) -> None:
         """Stop the helper thread (after a failure, pending work is abandoned)."""
-        if self._pool is not None:
-            for f in self._pending:
-                f.cancel()
-            self._pool.shutdown(wait=True)
-            self._pool = None
-            self._pending.clear()
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
 
 
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no time, OS unknown
@@ -195,8 +188,7 @@ class _StreamedBody:
         self.written = 0
         self._offset = offset
         self._flushed = 0  # bytes of the body handed to the kernel for writeback
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archiver-warc")
-        self._pending: deque[Future[None]] = deque()
+        self._helper = Helper("archiver-warc")
 
     def _emit(self, data: bytes) -> None:
         self._out.write(data)
@@ -213,25 +205,19 @@ class _StreamedBody:
             self._flushed = self.written
 
     def feed(self, chunk: bytes) -> None:
-        """Queue the next chunk (at most ``IN_FLIGHT`` wait; the oldest error is raised here)."""
-        self._pending.append(self._pool.submit(self._take, chunk))
-        while len(self._pending) > IN_FLIGHT:
-            self._pending.popleft().result()
+        """Queue the next chunk (the error of an earlier one, if any, is raised here)."""
+        self._helper.submit(self._take, chunk)
 
     def finish(self) -> None:
         """Write everything queued; a compressed block ends on a byte boundary (sync flush)."""
-        while self._pending:
-            self._pending.popleft().result()
+        self._helper.drain()
         if self._z is not None:
             self._emit(self._z.flush(isal_zlib.Z_SYNC_FLUSH))
         self.close()
 
     def close(self) -> None:
         """Stop the helper thread (after a failure, queued chunks are dropped)."""
-        for f in self._pending:
-            f.cancel()
-        self._pending.clear()
-        self._pool.shutdown(wait=True)
+        self._helper.close()
 
 
 class _HashingReader(io.RawIOBase):
