@@ -252,9 +252,7 @@ def test_small_records_are_the_bytes_warcio_s_writer_makes(tmp_path, monkeypatch
             media_type="text/plain; charset=utf-8",
             **kw,
         )
-        w.write_metadata(
-            block=b"s" * 32, content_type="x/seed", refers_to=content.record_id, **kw
-        )
+        w.write_metadata(block=b"s" * 32, content_type="x/seed", refers_to=content.record_id, **kw)
         w.write_metadata(
             block=b'{\n  "a": 1\n}\n', content_type="x/manifest", concurrent_to=content.record_id, **kw
         )
