@@ -162,7 +162,8 @@ class _Verifier:
     def _examine(self, rels: list[str]) -> list[Examined]:
         """``examine_manifests`` of every file; a large archive's second half in a worker process."""
         keys = frozenset(r for r in self.snap.records if r.startswith(KEYS))
-        if len(rels) < PARALLEL_MANIFESTS or not isinstance(self.store, LocalStore):
+        threshold = int(os.environ.get("ARCHIVER_PARALLEL_MANIFESTS", PARALLEL_MANIFESTS))
+        if len(rels) < max(threshold, 2) or not isinstance(self.store, LocalStore):
             return examine_manifests(self.store, self.archive.archive_id, keys, rels)
         from .prehash import worker_pool
 

@@ -564,7 +564,10 @@ class WarcWriter:
         assert self._path is not None and len(data) == expected
         fd = os.open(self._path, os.O_WRONLY | os.O_NOFOLLOW)
         try:
-            os.pwrite(fd, data, offset)
+            view = memoryview(data)
+            while view:
+                n = os.pwrite(fd, view, offset)
+                view, offset = view[n:], offset + n
         finally:
             os.close(fd)
 

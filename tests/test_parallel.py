@@ -1,5 +1,6 @@
-"""The parallel paths (digests in worker processes, WARC files read in parts) give exactly
-the results of the inline ones, on sound and on damaged archives."""
+"""The parallel paths (digests in worker processes, WARC files read in parts, manifests
+checked in two processes) give exactly the results of the inline ones, on sound and on
+damaged archives."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from backends import Surface
 from conftest import ArchiveFixture, invoke
-from tamper import flip_payload_byte, load, manifest_keys, random_arabic, rewrite_member
+from tamper import dump, flip_payload_byte, load, manifest_keys, random_arabic, rewrite_member
 
 
 def _texts(folder: Path, n: int) -> Path:
@@ -57,7 +58,12 @@ def test_verify_reading_warc_files_in_parts_reports_the_same(archive: ArchiveFix
     manifests = {
         load(archive.files, k)["document_id"]: load(archive.files, k) for k in manifest_keys(archive.files)
     }
-    # damage one record early in the file and one late: each part finds its own
+    # damage one record early in the file and one late: each part finds its own; and one
+    # manifest in each half of the manifests (a worker process checks the second half)
+    for key in (manifest_keys(archive.files)[1], manifest_keys(archive.files)[-2]):
+        doc = load(archive.files, key)
+        doc["source"]["metadata"]["title"] = "changed after signing"
+        dump(archive.files, key, doc)
     for doc in (docs[2], docs[-3]):
         s = manifests[doc]["storage"]
         rewrite_member(
@@ -70,6 +76,7 @@ def test_verify_reading_warc_files_in_parts_reports_the_same(archive: ArchiveFix
     def report(workers: str, parallel_bytes: str) -> list[tuple[str, str | None, int | None]]:
         monkeypatch.setenv("ARCHIVER_WORKERS", workers)
         monkeypatch.setenv("ARCHIVER_PARALLEL_BYTES", parallel_bytes)
+        monkeypatch.setenv("ARCHIVER_PARALLEL_MANIFESTS", "1" if workers == "1" else str(1 << 40))
         r = archive.run("verify", "--json").json()
         assert isinstance(r, dict)
         return sorted((p["code"], p["document"], p["event"]) for p in r["problems"]), r["counts"]
@@ -77,7 +84,8 @@ def test_verify_reading_warc_files_in_parts_reports_the_same(archive: ArchiveFix
     inline = report("0", str(1 << 40))
     parts = report("1", "1")
     assert inline == parts
-    assert {(c, d) for c, d, _ in inline[0]} == {
-        ("content-mismatch", docs[2]),
-        ("content-mismatch", docs[-3]),
-    }
+    edited = (manifest_keys(archive.files)[1], manifest_keys(archive.files)[-2])
+    found = {(c, d) for c, d, _ in inline[0]}
+    assert {("content-mismatch", docs[2]), ("content-mismatch", docs[-3])} <= found
+    # (the edited manifests also differ from their log leaves, index rows and WARC copies)
+    assert {("signature-invalid", load(archive.files, k)["document_id"]) for k in edited} <= found
