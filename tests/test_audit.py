@@ -125,3 +125,24 @@ def test_time_budget_stops_after_the_current_document(audited):
     # a fake clock advancing 1 s per reading: with 2.5 s, three documents start
     result = run_audit(arch, key, max_seconds=2.5, monotonic=lambda: float(next(ticks)))
     assert len(result.record["checked"]) == 3  # readings 0 (start), 1, 2: go; 3: stop
+
+
+def test_time_budget_covers_the_whole_command_and_keeps_time_to_record(audited):
+    from archiver import KeyStore
+    from archiver.audit import run_audit
+
+    arch = audited.open()
+    key = KeyStore().load("audrey", lambda n: None)
+
+    def checked(max_seconds: float, since: float | None) -> int:
+        ticks = iter(range(100))
+        result = run_audit(
+            arch, key, max_seconds=max_seconds, monotonic=lambda: float(next(ticks)), since=since
+        )
+        return len(result.record["checked"])
+
+    # S = 3.05 s keeps 0.305 s to record the run: verifying stops at 2.745 s, so the reading
+    # at 3 s stops it (without the reserve a fourth document would start)
+    assert checked(3.05, None) == 3
+    # the command started 2 s before the run: that time counts against the budget too
+    assert checked(3.05, -2.0) == 2
