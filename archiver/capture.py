@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import uuid
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -25,6 +24,7 @@ from .archive import Archive
 from .commit import Transaction
 from .errors import InvalidInput
 from .httpfetch import Exchange, Fetched, fetch
+from .ids import uuid4_hex
 from .ingest import Ingested, captured_manifest, recapture_of
 from .keystore import SigningKey
 from .metadata import merge, validate
@@ -147,7 +147,7 @@ def _store(
         charset=md.get("charset") or charset,
     )
     req = _write_request(tx, final, now)
-    doc_id, seq, prev = recapture_of(tx, d.sha256, meta["url"], None) or (uuid.uuid4().hex, 0, None)
+    doc_id, seq, prev = recapture_of(tx, d.sha256, meta["url"], None) or (uuid4_hex(), 0, None)
     stored = store_version(
         tx,
         opener,

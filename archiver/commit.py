@@ -31,6 +31,7 @@ from .warcstore import MANIFEST_CONTENT_TYPE, RecordRef, WarcWriter
 #: Events whose manifests are written together (after one WARC fsync): bounds memory.
 #: (``ARCHIVER_TEST_GROUP`` makes groups small, for tests of many groups in one command.)
 GROUP = int(os.environ.get("ARCHIVER_TEST_GROUP") or 1000)
+WRITE_BATCH = 32  # manifest files handed to the writer threads at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +173,9 @@ class WriteTransaction(EventQueue):
             self._session.__exit__(type(e), e, None)
             raise
         self.warc = WarcWriter(self.layout, self.archive.archive_id, self.archive.info.rotation_bytes)
-        self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="archiver-manifests")
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archiver-manifests")
         self._writes: list[Future[None]] = []
+        self._unwritten: list[tuple[Path, bytes]] = []  # manifests not yet handed to the writer
         self._dirs: set[Path] = set()
         return self
 
@@ -190,20 +192,29 @@ class WriteTransaction(EventQueue):
         once the log holds it.
         """
         path = self.layout.root / event.path
-        self._writes.append(self._io.submit(self._write_manifest, path, data))
+        self._unwritten.append((path, data))
+        if len(self._unwritten) >= WRITE_BATCH:
+            self._hand_to_writer()
         self.pending.append((event, path, data))
         self._queued(event, data, meta)
         if len(self.pending) >= GROUP:
             self._flush()
 
-    def _write_manifest(self, path: Path, data: bytes) -> None:
-        if not path.parent.is_dir():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(path.parent.parent)
-        # committed only once the log holds it (docs/durability.md); made durable in _flush
-        write_new(path, data, sync=not self._syncfs)
-        self._dirs.add(path.parent)
-        crashpoint("manifest-written")
+    def _hand_to_writer(self) -> None:
+        # a few dozen files per task: one hand-over per file cost the main thread more in
+        # wake-ups and lock traffic than writing the file costs the writer
+        batch, self._unwritten = self._unwritten, []
+        self._writes.append(self._io.submit(self._write_manifests, batch))
+
+    def _write_manifests(self, batch: list[tuple[Path, bytes]]) -> None:
+        for path, data in batch:
+            if not path.parent.is_dir():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._dirs.add(path.parent.parent)
+            # committed only once the log holds it (docs/durability.md); made durable in _flush
+            write_new(path, data, sync=not self._syncfs)
+            self._dirs.add(path.parent)
+            crashpoint("manifest-written")
 
     def _flush(self) -> None:
         """Make the pending events' records and manifest files durable.
@@ -212,6 +223,8 @@ class WriteTransaction(EventQueue):
         """
         if not self.pending:
             return
+        if self._unwritten:
+            self._hand_to_writer()
         for job in self._writes:
             job.result()  # re-raises the first write error (disk full, I/O error)
         self._writes.clear()

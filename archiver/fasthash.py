@@ -1,7 +1,8 @@
-"""The inner loops of a token tree (``redaction.py``): in C when built, else in Python.
+"""The inner loops of a token tree (``redaction.py``), and base32 for WARC digests:
+in C when built, else in Python.
 
-``split_tokens``, ``leaf_hashes`` and ``perfect_root`` are defined here in
-Python, as the reference. ``archiver/_fasthash.c`` computes the same bytes with OpenSSL's
+``split_tokens``, ``leaf_hashes``, ``perfect_root`` and ``b32encode`` are defined
+here in Python, as the reference. ``archiver/_fasthash.c`` computes the same bytes with OpenSSL's
 SHA-256 and no Python object per hash, several times faster; it is built by
 ``pip install`` where a C compiler and the OpenSSL headers are present, and
 silently skipped where they are not (the archive's bytes are the same either
@@ -11,6 +12,7 @@ both and compare them).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -51,9 +53,15 @@ def py_split_tokens(text: str, pos: int = 0) -> list[str]:
     return _TOKEN_BODY.findall(text, pos)
 
 
+def py_b32encode(data: bytes) -> str:
+    """RFC 4648 base32, with padding, as text."""
+    return base64.b32encode(data).decode("ascii")
+
+
 split_tokens: Callable[[str, int], list[str]] = py_split_tokens
 leaf_hashes: Callable[[bytes, list[str]], bytes] = py_leaf_hashes
 perfect_root: Callable[[bytes], bytes] = py_perfect_root
+b32encode: Callable[[bytes], str] = py_b32encode
 ACCELERATED = False
 
 if not os.environ.get("ARCHIVER_PURE_PYTHON"):
@@ -65,4 +73,5 @@ if not os.environ.get("ARCHIVER_PURE_PYTHON"):
         split_tokens = _fasthash.split_tokens
         leaf_hashes = _fasthash.leaf_hashes
         perfect_root = _fasthash.perfect_root
+        b32encode = _fasthash.b32encode
         ACCELERATED = True

@@ -30,7 +30,6 @@ import shutil
 import stat
 import sys
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from .__version__ import TOOL_NAME, __version__
 from .archive import Archive
 from .commit import Transaction, Written
 from .errors import InvalidInput
+from .ids import uuid4_hex
 from .keystore import SigningKey
 from .metadata import is_sidecar, merge, read_metadata_file, sidecar_for
 from .prehash import Prehashed
@@ -284,7 +284,7 @@ def _capture(
     md = src.metadata
     now = format_time(archive.clock())
     url = md.get("url")
-    new_id = uuid.uuid4().hex  # the document's id, unless this is a re-capture
+    new_id = uuid4_hex()  # the document's id, unless this is a re-capture
     written: RecordRef | None = None
     if pre is not None:  # a small file, read once and digested ahead
         data = pre.data

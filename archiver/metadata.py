@@ -15,6 +15,7 @@ from typing import Any
 
 from .canonical import JSONFormatError, load_strict
 from .errors import InvalidInput
+from .fsutil import read_upto
 from .schema import schema_errors
 
 MAX_METADATA_FILE = 1 << 20
@@ -34,9 +35,11 @@ def read_metadata_file(path: Path) -> dict[str, Any]:
     try:
         if os.fstat(fd).st_size > MAX_METADATA_FILE:
             raise InvalidInput(f"{path}: metadata file larger than 1 MiB")
-        raw = os.read(fd, MAX_METADATA_FILE + 1)
+        raw = read_upto(fd, MAX_METADATA_FILE)
     finally:
         os.close(fd)
+    if len(raw) > MAX_METADATA_FILE:  # it grew while read
+        raise InvalidInput(f"{path}: metadata file larger than 1 MiB")
     try:
         doc = load_strict(raw)
     except JSONFormatError as e:

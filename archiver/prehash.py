@@ -27,6 +27,7 @@ from multiprocessing import get_context
 
 from .digests import Digests
 from .errors import InvalidInput
+from .fsutil import read_upto
 from .storing import digest_version
 
 #: below this many files, starting workers costs more than it saves
@@ -67,7 +68,7 @@ def digest_small(job: Job) -> Prehashed | None:
         with open(job.path, "rb", buffering=0) as f:
             if os.fstat(f.fileno()).st_size > job.limit:
                 return None
-            data = f.read(job.limit + 1)
+            data = read_upto(f.fileno(), job.limit)
     except OSError as e:
         raise InvalidInput(f"{job.display}: cannot read ({e.strerror})") from None
     if len(data) > job.limit:

@@ -24,7 +24,6 @@ import gzip
 import hashlib
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from .archive import Archive
 from .commit import Transaction
 from .errors import InvalidInput
 from .httpblock import MAX_HEAD, PayloadSplitter, is_http_record
+from .ids import uuid4_hex
 from .ingest import Ingested, captured_manifest, recapture_of
 from .keystore import SigningKey
 from .metadata import merge, validate
@@ -336,7 +336,7 @@ def _store(
     if earlier is not None and tx.latest_digest(earlier[0]) == earlier[2]:
         place = (earlier[0], earlier[1] + 1, earlier[2])
     place = place or recapture_of(tx, d.sha256, meta.get("url"), None)
-    doc_id, seq, prev = place or (uuid.uuid4().hex, 0, None)
+    doc_id, seq, prev = place or (uuid4_hex(), 0, None)
     stored = store_version(
         tx,
         opener,

@@ -9,13 +9,11 @@ back to where this writer found it, so a failed command leaves no bytes.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import io
 import os
 import struct
-import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +26,9 @@ from warcio.warcwriter import WARCWriter
 
 from .__version__ import TOOL_NAME, __version__
 from .errors import StoreError
+from .fasthash import b32encode
 from .fsutil import crash_testing, crashpoint, fsync_dir, io_error, start_writeback
+from .ids import uuid4_str
 from .layout import Layout, warc_number
 from .parhash import Hashes, Helper
 
@@ -52,12 +52,12 @@ class SourceChanged(StoreError):
 
 def warc_digest(sha256_raw: bytes) -> str:
     """``sha256:`` + base32, the form warcio checks."""
-    return "sha256:" + base64.b32encode(sha256_raw).decode("ascii")
+    return "sha256:" + b32encode(sha256_raw)
 
 
 def new_record_id() -> str:
     """A fresh ``<urn:uuid:...>`` WARC-Record-ID."""
-    return f"<urn:uuid:{uuid.uuid4()}>"
+    return f"<urn:uuid:{uuid4_str()}>"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -279,6 +279,26 @@ def _block_sha256(head: bytes, source: IO[bytes]) -> bytes:
     return h.digest()
 
 
+def _small_head(headers: list[tuple[str, str]], content_type: str, block: bytes) -> bytes:
+    """The WARC head warcio's writer gives a record with this in-memory block, formatted as
+    its ``StatusAndHeaders`` does (tests compare whole records): its SHA-1 payload digest
+    on a record that has none, then Content-Type and Content-Length replaced or added."""
+    fields = list(headers)
+    if headers[0][1] not in _NO_PAYLOAD_DIGEST and not any(
+        k.lower() == "warc-payload-digest" for k, _ in fields
+    ):
+        fields.append(
+            ("WARC-Payload-Digest", "sha1:" + b32encode(hashlib.sha1(block, usedforsecurity=False).digest()))
+        )
+    for name, value in (("Content-Type", content_type), ("Content-Length", str(len(block)))):
+        at = next((i for i, (k, _) in enumerate(fields) if k.lower() == name.lower()), None)
+        if at is None:
+            fields.append((name, value))
+        else:
+            fields[at] = (fields[at][0], value)
+    return ("WARC/1.1\r\n" + "".join([f"{k}: {v}\r\n" for k, v in fields]) + "\r\n").encode("utf-8")
+
+
 class WarcWriter:
     """Appends records to the archive's current WARC file."""
 
@@ -390,17 +410,8 @@ class WarcWriter:
         ``_write`` (tests compare the two), the header formatted by warcio, without the
         per-record machinery of its writer, which was a fifth of ingesting an article."""
         assert self._fh is not None
-        head = StatusAndHeaders("", list(headers), protocol="WARC/1.1")
-        if headers[0][1] not in _NO_PAYLOAD_DIGEST and head.get_header("WARC-Payload-Digest") is None:
-            # what warcio's writer adds to a record that has no payload digest
-            head.add_header(
-                "WARC-Payload-Digest",
-                "sha1:" + base64.b32encode(hashlib.sha1(block, usedforsecurity=False).digest()).decode(),
-            )
-        head.replace_header("Content-Type", content_type)
-        head.replace_header("Content-Length", str(len(block)))
         member = isal_zlib.compress(
-            head.to_bytes(encoding="utf-8") + block + _RECORD_END, COMPRESSION_LEVEL, 31
+            _small_head(headers, content_type, block) + block + _RECORD_END, COMPRESSION_LEVEL, 31
         )
         start = self._pos
         try:

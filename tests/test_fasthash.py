@@ -76,6 +76,18 @@ def test_perfect_root_equals_the_reference(k):
     assert _fasthash.perfect_root(packed) == fasthash.py_perfect_root(packed) == root_of_leaf_hashes(leaves)
 
 
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=80))
+def test_b32encode_equals_the_standard_library(data):
+    import base64
+
+    from archiver import _fasthash
+
+    assert _fasthash.b32encode(data) == base64.b32encode(data).decode() == fasthash.py_b32encode(data)
+    assert _fasthash.b32encode(memoryview(data)) == base64.b32encode(data).decode()
+
+
 @pytest.mark.parametrize("impl", ["c", "py"])
 def test_bad_arguments_are_refused(impl):
     if impl == "c" and not fasthash.ACCELERATED:

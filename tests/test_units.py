@@ -304,3 +304,42 @@ def test_canonical_bytes_is_rfc8785(value):
             canonical_bytes(value)
         return
     assert canonical_bytes(value) == expected
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, 70_000])
+@pytest.mark.parametrize("offset", [0, 3])
+def test_read_upto_reads_to_the_end_or_one_byte_past_the_limit(tmp_path, size, offset):
+    import os
+
+    from archiver.fsutil import read_upto
+
+    data = os.urandom(size)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    for limit in (0, 1, 4096, 65_536, 1 << 20):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.lseek(fd, min(offset, size), os.SEEK_SET)
+            got = read_upto(fd, limit)
+        finally:
+            os.close(fd)
+        rest = data[min(offset, size) :]
+        assert got == rest[: limit + 1]
+        assert (len(got) > limit) == (len(rest) > limit)
+
+
+def test_read_upto_sees_a_file_that_grew_after_it_was_sized(tmp_path):
+    import os
+
+    from archiver.fsutil import read_upto
+
+    path = tmp_path / "f"
+    path.write_bytes(b"a" * 10)
+    fd = os.open(path, os.O_RDONLY)
+    with open(path, "ab") as more:  # written after open, before the read: fstat sees 200,010
+        more.write(b"b" * 200_000)
+    try:
+        got = read_upto(fd, 100_000)
+    finally:
+        os.close(fd)
+    assert got == (b"a" * 10 + b"b" * 200_000)[:100_001]
