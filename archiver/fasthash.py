@@ -1,8 +1,8 @@
 """The inner loops of a token tree (``redaction.py``), and base32 for WARC digests:
 in C when built, else in Python.
 
-``split_tokens``, ``leaf_hashes``, ``perfect_root`` and ``b32encode`` are defined
-here in Python, as the reference. ``archiver/_fasthash.c`` computes the same bytes with OpenSSL's
+``split_tokens``, ``leaf_hashes``, ``perfect_root``, ``text_root`` and ``b32encode``
+are defined here in Python, as the reference. ``archiver/_fasthash.c`` computes the same bytes with OpenSSL's
 SHA-256 and no Python object per hash, several times faster; it is built by
 ``pip install`` where a C compiler and the OpenSSL headers are present, and
 silently skipped where they are not (the archive's bytes are the same either
@@ -53,6 +53,37 @@ def py_split_tokens(text: str, pos: int = 0) -> list[str]:
     return _TOKEN_BODY.findall(text, pos)
 
 
+_FIRST_TOKEN = re.compile(r"\s+|\S+\s*")
+
+
+def _mth(leaves: list[bytes]) -> bytes:
+    """RFC 9162 Merkle tree hash of one or more leaf hashes."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)  # the largest power of two below n
+    return _sha256(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:])).digest()
+
+
+def py_text_root(text: str, seed: bytes) -> tuple[bytes, int]:
+    """The token-tree root of a whole text and its token count (``redaction.py`` defines
+    the tree; this is its definition written out once more, as the reference)."""
+    toks: list[str] = []
+    if text:
+        first = _FIRST_TOKEN.match(text)
+        assert first is not None
+        toks = [first.group(0), *py_split_tokens(text, first.end())]
+    if not toks:
+        return _sha256(b"").digest(), 0
+    salts = b"".join(
+        hashlib.shake_256(b"archiver/token-salt/1" + seed + block.to_bytes(8, "big")).digest(
+            16 * min(1024, len(toks) - 1024 * block)
+        )
+        for block in range((len(toks) + 1023) // 1024)
+    )
+    packed = py_leaf_hashes(salts, toks)
+    return _mth([packed[i : i + 32] for i in range(0, len(packed), 32)]), len(toks)
+
+
 def py_b32encode(data: bytes) -> str:
     """RFC 4648 base32, with padding, as text."""
     return base64.b32encode(data).decode("ascii")
@@ -62,6 +93,7 @@ split_tokens: Callable[[str, int], list[str]] = py_split_tokens
 leaf_hashes: Callable[[bytes, list[str]], bytes] = py_leaf_hashes
 perfect_root: Callable[[bytes], bytes] = py_perfect_root
 b32encode: Callable[[bytes], str] = py_b32encode
+text_root: Callable[[str, bytes], tuple[bytes, int]] = py_text_root
 ACCELERATED = False
 
 if not os.environ.get("ARCHIVER_PURE_PYTHON"):
@@ -74,4 +106,5 @@ if not os.environ.get("ARCHIVER_PURE_PYTHON"):
         leaf_hashes = _fasthash.leaf_hashes
         perfect_root = _fasthash.perfect_root
         b32encode = _fasthash.b32encode
+        text_root = _fasthash.text_root
         ACCELERATED = True

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from archiver import fasthash
 from archiver.merkle import root_of_leaf_hashes
-from archiver.redaction import TokenTreeBuilder, tokens
+from archiver.redaction import TokenTreeBuilder, tokens, tree_of
 
 needs_c = pytest.mark.skipif(
     not fasthash.ACCELERATED and not os.environ.get("ARCHIVER_REQUIRE_ACCEL"),
@@ -107,6 +107,59 @@ def test_bad_arguments_are_refused(impl):
     if impl == "c":
         with pytest.raises(TypeError):
             leaf(b"x" * 16, [b"bytes"])
+
+
+TEXTS = st.text(alphabet=st.sampled_from(SPACES) | st.sampled_from("ab صق.") | st.characters(), max_size=600)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=TEXTS, seed=st.binary(min_size=32, max_size=32))
+def test_text_root_equals_the_definition(text, seed):
+    """The one-call tree (C where built, and the Python reference) is ``tree_of``'s, token by token."""
+    try:
+        want = tree_of(text, seed)
+    except UnicodeEncodeError:  # a lone surrogate: every form refuses it
+        with pytest.raises(UnicodeEncodeError):
+            fasthash.text_root(text, seed)
+        return
+    for impl in {fasthash.text_root, fasthash.py_text_root}:
+        root, count = impl(text, seed)
+        assert (root.hex(), count) == (want["root"], want["tokens"])
+
+
+@pytest.mark.parametrize("count", [1023, 1024, 1025, 2049, 5000])
+def test_text_root_across_salt_blocks(count):
+    """Salts come in SHAKE-256 blocks of 1,024 tokens: trees on both sides of a block edge."""
+    text = " lead " + "".join(f"w{i}\t" if i % 7 else f"ك{i}\u3000\n" for i in range(count - 2))
+    seed = os.urandom(32)
+    want = tree_of(text, seed)
+    assert want["tokens"] == count
+    assert fasthash.text_root(text, seed) == fasthash.py_text_root(text, seed)
+    assert fasthash.text_root(text, seed)[0].hex() == want["root"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=TEXTS, cuts=st.lists(st.integers(1, 80), max_size=30), whole=st.sampled_from([0, 7, 1 << 20]))
+def test_the_builder_held_or_streamed_gives_the_same_tree(text, cuts, whole):
+    """TokenTreeBuilder holds a short text for one call and streams a long one: the same tree
+    whatever the chunks and wherever it switches."""
+    from archiver import redaction
+
+    seed = bytes(range(32))
+    try:
+        want = tree_of(text, seed)
+    except UnicodeEncodeError:
+        return
+    saved, redaction.WHOLE_TEXT = redaction.WHOLE_TEXT, whole
+    try:
+        b = redaction.TokenTreeBuilder(seed)
+        i = 0
+        for k in [*cuts, len(text)]:
+            b.feed(text[i : i + k])
+            i += k
+        assert b.finish() == want
+    finally:
+        redaction.WHOLE_TEXT = saved
 
 
 def test_pure_python_gives_the_same_token_tree():
