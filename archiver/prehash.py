@@ -17,18 +17,22 @@ parent, never written anywhere else.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
+from typing import Any, TypeVar
 
 from .digests import Digests
 from .errors import InvalidInput
 from .fsutil import read_upto
 from .storing import digest_version
+
+R = TypeVar("R")
 
 #: below this many files, starting workers costs more than it saves
 MIN_BATCH = 200
@@ -134,6 +138,51 @@ def prehashed(jobs: Sequence[Job]) -> Iterator[Prehashed | None]:
         finally:
             for f in window:
                 f.cancel()
+
+
+def warm(modules: tuple[str, ...]) -> None:
+    """Import ``modules`` in a worker, so that it starts while the parent works on."""
+    for name in modules:
+        importlib.import_module(name)
+
+
+def share(pool: ProcessPoolExecutor | None, fn: Callable[..., R], jobs: Sequence[tuple[Any, ...]]) -> list[R]:
+    """``fn(*job)`` for every job, results in job order, the work shared as it goes: this
+    process takes jobs from the front, the pool's workers from the back (two queued per
+    worker), until they meet.
+
+    A fixed half each left one side waiting for the other: a worker starts late (a new
+    interpreter), pays for sending its results back, and shares the machine with
+    whatever else runs. Jobs should be small (a few dozen milliseconds) so the last one
+    waits little.
+    """
+    if pool is None:
+        return [fn(*job) for job in jobs]
+    results: list[R | None] = [None] * len(jobs)
+    running: dict[Future[R], int] = {}
+    lo, hi = 0, len(jobs)
+    depth = 2 * getattr(pool, "_max_workers", 1)  # not public, but in every CPython since 3.2
+
+    def refill() -> None:
+        nonlocal hi
+        while len(running) < depth and hi > lo:
+            hi -= 1
+            running[pool.submit(fn, *jobs[hi])] = hi
+
+    try:
+        refill()
+        while lo < hi:
+            results[lo] = fn(*jobs[lo])
+            lo += 1
+            for done in [f for f in running if f.done()]:
+                results[running.pop(done)] = done.result()
+            refill()
+        for f, i in running.items():
+            results[i] = f.result()
+    finally:
+        for f in running:
+            f.cancel()
+    return results  # type: ignore[return-value]  # every slot is filled above
 
 
 @contextlib.contextmanager

@@ -31,6 +31,7 @@ document, the event and the file.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import gc
 import itertools
@@ -38,6 +39,7 @@ import json
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,9 +76,21 @@ from .warcstore import MANIFEST_CONTENT_TYPE, warc_digest
 from .withhold import WITHHELD_CONTENT_TYPE, sealed_refs
 
 Pos = tuple[str, int]  # (warc file name, offset)
-PARTS = 2  # parts a large WARC file is read in, in parallel
-PARALLEL_MANIFESTS = 2000  # from this many manifests on, a worker process checks half of them
+PARALLEL_MANIFESTS = 2000  # from this many manifests on, a worker process shares their checks
 PARALLEL_BYTES = 8 << 20  # below this, one process reads the file
+MANIFESTS_PER_JOB = 200  # manifests per shared job (tens of milliseconds)
+PART_BYTES = 1 << 20  # a large WARC file is read in parts of about this size, shared
+
+
+def _manifest_threshold() -> int:
+    # ``ARCHIVER_PARALLEL_*`` lower the thresholds, for tests of the shared paths
+    return max(int(os.environ.get("ARCHIVER_PARALLEL_MANIFESTS", PARALLEL_MANIFESTS)), 2)
+
+
+def _bytes_threshold() -> int:
+    return int(os.environ.get("ARCHIVER_PARALLEL_BYTES", PARALLEL_BYTES))
+
+
 MAX_ATTACHMENT = 64 << 20  # diffs and proofs are read whole; nothing legitimate is larger
 MAX_DEFERRED_TEXT = 16 << 20  # a text held while its seed is reached; larger ones: seed read first
 
@@ -110,6 +124,7 @@ class _Verifier:
         self.now = archive.clock()
         self.tsa_roots: list[Any] | None = None  # None: the archive's trusted TSA certificates
         self.progress: Callable[[int], None] | None = None  # advanced once per document checked
+        self.pool: ProcessPoolExecutor | None = None  # the worker sharing a full verify's work
 
     def add(
         self,
@@ -160,19 +175,17 @@ class _Verifier:
         return by_doc
 
     def _examine(self, rels: list[str]) -> list[Examined]:
-        """``examine_manifests`` of every file; a large archive's second half in a worker process."""
+        """``examine_manifests`` of every file; a large archive's shared with the worker process."""
         keys = frozenset(r for r in self.snap.records if r.startswith(KEYS))
-        threshold = int(os.environ.get("ARCHIVER_PARALLEL_MANIFESTS", PARALLEL_MANIFESTS))
-        if len(rels) < max(threshold, 2) or not isinstance(self.store, LocalStore):
+        if self.pool is None or len(rels) < _manifest_threshold():
             return examine_manifests(self.store, self.archive.archive_id, keys, rels)
-        from .prehash import worker_pool
+        from .prehash import share
 
-        half = len(rels) // 2
-        with worker_pool(1) as pool:
-            if pool is None:
-                return examine_manifests(self.store, self.archive.archive_id, keys, rels)
-            later = pool.submit(examine_manifests, self.store, self.archive.archive_id, keys, rels[half:])
-            return examine_manifests(self.store, self.archive.archive_id, keys, rels[:half]) + later.result()
+        per = max(1, min(MANIFESTS_PER_JOB, len(rels) // 8))
+        jobs = [
+            (self.store, self.archive.archive_id, keys, rels[i : i + per]) for i in range(0, len(rels), per)
+        ]
+        return [found for part in share(self.pool, examine_manifests, jobs) for found in part]
 
     # -- step 4 -----------------------------------------------------------------------------------
     def check_chain(self, doc: str, events: list[Event]) -> bool:
@@ -243,28 +256,29 @@ class _Verifier:
     def scan_all(self, expected: dict[str, list[int]]) -> None:
         """Step 6: read every WARC file once. A large file is cut at record boundaries
         the manifests name and its parts read in worker processes in parallel."""
-        from .prehash import worker_pool
+        from .prehash import share
 
         jobs = []
+        texts_in: dict[str, dict[int, TextCheck]] = defaultdict(dict)
+        for (name, off), t in self.texts.items():
+            texts_in[name][off] = t
         for warc in self.snap.warc_sizes:
             size = self.snap.warc_sizes[warc]
-            texts = {off: t for (name, off), t in self.texts.items() if name == warc}
-            known = expected.get(warc, [])
-            threshold = int(os.environ.get("ARCHIVER_PARALLEL_BYTES", PARALLEL_BYTES))
-            cuts = split_points(known, size, PARTS) if size >= threshold else []
+            texts = texts_in.get(warc, {})
+            known = sorted(set(expected.get(warc, [])))
+            text_offsets = sorted(texts)
+            parts = max(2, size // int(os.environ.get("ARCHIVER_PART_BYTES", PART_BYTES)))
+            cuts = split_points(known, size, parts) if self.pool and size >= _bytes_threshold() else []
             bounds = [0, *cuts, size]
             for a, b in itertools.pairwise(bounds):
-                part = {o: t for o, t in texts.items() if a <= o < b}
-                jobs.append((self.archive.store, warc_key(warc), known, part, a, b))
-        results: list[list[tuple[int, RecordInfo]]] = [[] for _ in jobs]
-        with worker_pool(len(jobs) // 2) as pool:
-            # odd parts to the workers, even parts read here meanwhile
-            futures = {i: pool.submit(scan_range, *jobs[i]) for i in range(1, len(jobs), 2)} if pool else {}
-            for i, job in enumerate(jobs):
-                if i not in futures:
-                    results[i] = scan_range(*job)
-            for i, f in futures.items():
-                results[i] = f.result()
+                # only what lies in the part: each job is sent to the worker whole
+                inside = known[bisect.bisect_left(known, a) : bisect.bisect_left(known, b)]
+                with_text = text_offsets[
+                    bisect.bisect_left(text_offsets, a) : bisect.bisect_left(text_offsets, b)
+                ]
+                part = {o: texts[o] for o in with_text}
+                jobs.append((self.archive.store, warc_key(warc), inside, part, a, b))
+        results = share(self.pool, scan_range, jobs)
         for (_, key, *_), found in zip(jobs, results, strict=True):
             name = key.removeprefix(STORE)
             for offset, info in found:
@@ -655,6 +669,26 @@ class _Verifier:
 
     # -- all --------------------------------------------------------------------------------------
     def run(self) -> Report:
+        """Every step; a full verify of a large local archive shares its heavy steps (the
+        manifests, the WARC files) with one worker process, started here."""
+        manifests = sum(1 for r in self.snap.records if r.startswith(EVENTS))
+        large = manifests >= _manifest_threshold() or any(
+            size >= _bytes_threshold() for size in self.snap.warc_sizes.values()
+        )
+        if not (self.full and large and isinstance(self.store, LocalStore)):
+            return self._run()
+        from .prehash import warm, worker_pool
+
+        with worker_pool(1) as pool:
+            self.pool = pool
+            if pool is not None:
+                pool.submit(warm, ("archiver.verify",))  # it starts while this process reads keys
+            try:
+                return self._run()
+            finally:
+                self.pool = None
+
+    def _run(self) -> Report:
         self.trust = load_trust(self.store, self.archive.archive_id, self.snap.records)
         self.problems.extend(self.trust.problems)
         self.counts.keys = len(self.trust.keys)
@@ -824,6 +858,10 @@ class Examined:
     claimed: set[Pos]  # WARC positions a manifest too damaged to accept names: not orphans
     leaf: bytes | None  # its log leaf hash, for step 8 (None: unreadable)
     counted: bool  # a schema-valid event, counted in the report
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # see Event.__reduce__: sent back by the worker for half of the manifests
+        return (Examined, (self.rel, self.event, self.problems, self.claimed, self.leaf, self.counted))
 
 
 def examine_manifests(store: Store, archive_id: str, keys: frozenset[str], rels: list[str]) -> list[Examined]:

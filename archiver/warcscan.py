@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .httpblock import MAX_HEAD, HeadTooLarge, PayloadSplitter, is_http_record, payload_chunks
 from .layout import warc_key
@@ -43,6 +45,13 @@ class RecordInfo:
     text: str | None = None
     block: bytes | None = None  # the whole block, for records of at most SMALL_BLOCK bytes (seeds)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a worker sends back every record of its parts: the state methods dataclasses give
+        # slotted classes are Python loops over the fields
+        return (RecordInfo, _record_fields(self))
+
+
+_record_fields = operator.attrgetter(*RecordInfo.__slots__)  # every field, in order
 
 #: blocks this small are kept whole by ``read_record`` (token-tree seeds are 32 bytes)
 SMALL_BLOCK = 64
@@ -204,7 +213,9 @@ def split_points(known: list[int], size: int, parts: int) -> list[int]:
     cuts: list[int] = []
     for k in range(1, parts):
         want = size * k // parts
-        best = min(starts, key=lambda o: abs(o - want), default=None)
+        i = bisect.bisect_left(starts, want)  # the nearest start is at i - 1 or i
+        near = [starts[j] for j in (i - 1, i) if 0 <= j < len(starts)]
+        best = min(near, key=lambda o: abs(o - want), default=None)
         if best is not None and best not in cuts and (not cuts or best > cuts[-1]):
             cuts.append(best)
     return cuts
