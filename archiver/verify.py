@@ -549,10 +549,13 @@ class _Verifier:
 
     def finish_deferred_trees(self) -> None:
         """A text whose seed was in another part of a file read in parts: its seed, read now."""
-        for (name, _), info in self.records.items():
-            if info.text is None:
+        # one pass over the texts (looking each deferred record's text up among all texts
+        # was quadratic: seconds once a file is read in a hundred parts)
+        for (name, offset), check in self.texts.items():
+            info = self.records.get((name, offset))
+            if info is None or info.text is None:
                 continue
-            seed_pos = next((t.seed_at for p, t in self.texts.items() if self.records.get(p) is info), None)
+            seed_pos = check.seed_at
             seed = read_block(self.store, warc_key(name), seed_pos, 64) if seed_pos is not None else None
             finish_tree(info, seed)
 
