@@ -41,7 +41,7 @@ from .commit import Transaction, Written
 from .errors import InvalidInput
 from .ids import uuid4_hex
 from .keystore import SigningKey
-from .metadata import is_sidecar, merge, read_metadata_file, sidecar_for
+from .metadata import SIDECAR_SUFFIX, merge, read_metadata_file, sidecar_for
 from .prehash import Prehashed
 from .sealing import seal_and_queue
 from .storing import StoredVersion, digest_version, store_streamed, store_version
@@ -101,16 +101,18 @@ def _name_of(path: Path) -> str:
     return name.replace("/", "_").replace("\x00", "_")
 
 
-def walk(root: Path, *, include_hidden: bool, follow_symlinks: bool) -> Iterator[Path]:
-    """Files below ``root`` in a stable order (byte order of names), sidecars excluded.
+def walk(root: Path, *, include_hidden: bool, follow_symlinks: bool) -> Iterator[tuple[Path, Path | None]]:
+    """Files below ``root`` in a stable order (byte order of names), sidecars excluded, each
+    with its sidecar if the folder has one (a regular file, or a link to one).
 
     Hidden entries (names starting with ``.``) and symbolic links are
     skipped unless asked for; followed directory links are visited once
-    (no loops).
+    (no loops). Sidecars are found in the folder's listing: a ``stat`` per
+    file was a tenth of collecting 55,000 files.
     """
     seen: set[tuple[int, int]] = set()
 
-    def visit(folder: Path) -> Iterator[Path]:
+    def visit(folder: Path) -> Iterator[tuple[Path, Path | None]]:
         st = folder.stat()
         if (st.st_dev, st.st_ino) in seen:
             return
@@ -119,20 +121,26 @@ def walk(root: Path, *, include_hidden: bool, follow_symlinks: bool) -> Iterator
             entries = sorted(os.scandir(folder), key=lambda e: os.fsencode(e.name))
         except OSError as e:
             raise InvalidInput(f"{folder}: cannot list folder ({e.strerror})") from e
+        by_name = {e.name: e for e in entries}
         for entry in entries:
             if entry.name.startswith(".") and not include_hidden:
                 continue
             if entry.is_symlink() and not follow_symlinks:
                 continue
-            path = Path(entry.path)
             try:
                 is_dir = entry.is_dir(follow_symlinks=True)
             except OSError:
                 is_dir = False
             if is_dir:
-                yield from visit(path)
-            elif not is_sidecar(path):
-                yield path
+                yield from visit(Path(entry.path))
+            elif not entry.name.endswith(SIDECAR_SUFFIX):  # (a Path per name was costly too)
+                path = Path(entry.path)
+                side = by_name.get(entry.name + SIDECAR_SUFFIX)
+                try:
+                    has_side = side is not None and side.is_file()  # follows a link, as Path.is_file
+                except OSError:
+                    has_side = False
+                yield path, Path(side.path) if has_side and side is not None else None
 
     yield from visit(root)
 
@@ -178,11 +186,11 @@ def collect(
                 raise InvalidInput(f"{arg}: permission denied (cannot read folder)")
             files = list(walk(path, include_hidden=include_hidden, follow_symlinks=follow_symlinks))
         else:
-            files = [path]
-        for f in files:
+            beside = sidecar_for(path)
+            files = [(path, beside if beside.is_file() else None)]
+        for f, side in files:
             check_readable(f)
-            side = sidecar_for(f)
-            layer = read_metadata_file(side) if side.is_file() else {}
+            layer = read_metadata_file(side) if side is not None else {}
             sources.append(Source(f, str(f), _name_of(f), merge(base, layer, options)))
     if not sources:
         raise InvalidInput("nothing to ingest (empty folder, or only hidden files and links)")

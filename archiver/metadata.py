@@ -93,8 +93,3 @@ def merge(*layers: dict[str, Any]) -> dict[str, Any]:
 def sidecar_for(path: Path) -> Path:
     """The sidecar file that would describe ``path``."""
     return path.with_name(path.name + SIDECAR_SUFFIX)
-
-
-def is_sidecar(path: Path) -> bool:
-    """Whether ``path`` is itself a sidecar (not a document to ingest)."""
-    return path.name.endswith(SIDECAR_SUFFIX)
