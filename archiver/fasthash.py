@@ -94,6 +94,8 @@ leaf_hashes: Callable[[bytes, list[str]], bytes] = py_leaf_hashes
 perfect_root: Callable[[bytes], bytes] = py_perfect_root
 b32encode: Callable[[bytes], str] = py_b32encode
 text_root: Callable[[str, bytes], tuple[bytes, int]] = py_text_root
+#: ``fsutil.write_new`` for a batch of files in one call (no Python version: the caller loops)
+write_new_files: Callable[[list[tuple[str, bytes]], bool], None] | None = None
 ACCELERATED = False
 
 if not os.environ.get("ARCHIVER_PURE_PYTHON"):
@@ -107,4 +109,5 @@ if not os.environ.get("ARCHIVER_PURE_PYTHON"):
         perfect_root = _fasthash.perfect_root
         b32encode = _fasthash.b32encode
         text_root = _fasthash.text_root
+        write_new_files = _fasthash.write_new_files
         ACCELERATED = True

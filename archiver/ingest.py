@@ -39,6 +39,7 @@ from .__version__ import TOOL_NAME, __version__
 from .archive import Archive
 from .commit import Transaction, Written
 from .errors import InvalidInput
+from .gcpause import gc_paused
 from .ids import uuid4_hex
 from .keystore import SigningKey
 from .metadata import SIDECAR_SUFFIX, merge, read_metadata_file, sidecar_for
@@ -251,7 +252,7 @@ def ingest(
         )
         for src in sources
     ]
-    with archive.transaction(key, wait_seconds, tsa) as tx:
+    with archive.transaction(key, wait_seconds, tsa) as tx, gc_paused():
         batch: dict[str, dict[str, Any]] = {}
         by_source: dict[tuple[str, str | None, str | None], tuple[str, int, str]] = {}
         # small files are read and digested ahead, in worker processes for a large batch

@@ -36,8 +36,11 @@ R = TypeVar("R")
 
 #: below this many files, starting workers costs more than it saves
 MIN_BATCH = 200
-WINDOW = 512  # files read ahead of the writer, at most
-PER_TASK = 16  # files per task sent to a worker: one round trip per file cost a tenth of an ingest
+WINDOW = 1024  # files read ahead of the writer, at most (a few MB of articles)
+# files per task sent to a worker: a round trip per file cost a tenth of an ingest, and each
+# result wakes two threads of the parent (the pool's and the caller), which on these virtual
+# machines costs more than the work it hands over
+PER_TASK = 64
 
 
 @dataclass(frozen=True, slots=True)

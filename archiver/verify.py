@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import gc
 import itertools
 import json
 import os
@@ -50,6 +49,7 @@ from .custody import replay
 from .diffs import diff_counts
 from .errors import CorruptArchive, DocumentNotFound, InvalidInput
 from .exportcopy import load_export_info
+from .gcpause import gc_paused
 from .index import Row, row_of
 from .layout import EVENT_NAME, EVENTS, KEYS, STORE, events_prefix, warc_key
 from .logcheck import check_log
@@ -961,15 +961,8 @@ def verify(
         from .timestamps import load_certificates
 
         v.tsa_roots = load_certificates(tsa_certs)
-    # A verify holds every event of the archive: cyclic garbage collection would walk them
-    # all again and again (seconds at 55,000 documents) to free cycles it never makes.
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():  # a verify holds every event of the archive (gcpause.py)
         return v.run()
-    finally:
-        if paused:
-            gc.enable()
 
 
 def resolve_by_files(store: Store, prefix: str) -> str:

@@ -343,3 +343,35 @@ def test_read_upto_sees_a_file_that_grew_after_it_was_sized(tmp_path):
     finally:
         os.close(fd)
     assert got == (b"a" * 10 + b"b" * 200_000)[:100_001]
+
+
+@pytest.mark.parametrize("impl", ["c", "python"])
+def test_write_new_many_creates_files_and_never_replaces_one(tmp_path, monkeypatch, impl):
+    """The batch writer of manifests (in C where built): each file created anew with its
+    bytes; an existing file or a link where a file should go stops the batch there."""
+    from archiver import errors, fasthash
+    from archiver.fsutil import write_new_many
+
+    if impl == "python":
+        monkeypatch.setattr(fasthash, "write_new_files", None)
+    elif fasthash.write_new_files is None:
+        pytest.skip("the C accelerator is not built here")
+    items = [(tmp_path / f"m{i}.json", f"{i} صور".encode() * i) for i in range(40)]
+    write_new_many(items, sync=True)
+    assert all(p.read_bytes() == d for p, d in items)
+
+    (tmp_path / "taken.json").write_bytes(b"original")
+    (tmp_path / "elsewhere").write_bytes(b"target")
+    (tmp_path / "link.json").symlink_to(tmp_path / "elsewhere")
+    for blocker in ("taken.json", "link.json"):
+        batch = [
+            (tmp_path / f"{blocker}.a", b"a"),
+            (tmp_path / blocker, b"new"),
+            (tmp_path / f"{blocker}.c", b"c"),
+        ]
+        with pytest.raises(errors.StoreError):
+            write_new_many(batch, sync=False)
+        assert (tmp_path / f"{blocker}.a").read_bytes() == b"a"  # the files before it stay
+        assert not (tmp_path / f"{blocker}.c").exists()  # nothing after it
+    assert (tmp_path / "taken.json").read_bytes() == b"original"
+    assert (tmp_path / "elsewhere").read_bytes() == b"target"
