@@ -31,7 +31,7 @@ from .warcstore import MANIFEST_CONTENT_TYPE, RecordRef, WarcWriter
 #: Events whose manifests are written together (after one WARC fsync): bounds memory.
 #: (``ARCHIVER_TEST_GROUP`` makes groups small, for tests of many groups in one command.)
 GROUP = int(os.environ.get("ARCHIVER_TEST_GROUP") or 1000)
-WRITE_BATCH = 32  # manifest files handed to the writer threads at a time
+WRITE_BATCH = 32  # manifest files handed to the writer thread at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,9 +188,9 @@ class WriteTransaction(EventQueue):
     def add(self, event: Event, data: bytes, meta: RecordRef) -> None:
         """Queue a manifest for commit (its records are already appended).
 
-        Its file is written at once by a background thread (creating files is I/O
-        latency that overlaps with the next documents' hashing); it counts only
-        once the log holds it.
+        Its file is written soon by a background thread, 32 files at a time
+        (creating files is I/O latency that overlaps with the next documents'
+        work); it counts only once the log holds it.
         """
         path = self.layout.root / event.path
         self._unwritten.append((path, data))
