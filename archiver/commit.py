@@ -205,6 +205,10 @@ class WriteTransaction(EventQueue):
         # a few dozen files per task: one hand-over per file cost the main thread more in
         # wake-ups and lock traffic than writing the file costs the writer
         batch, self._unwritten = self._unwritten, []
+        # the WARC records these manifests name reach the file first: a process killed
+        # between the two must not leave a manifest whose records were still in its buffer
+        # (a reader would call them missing; they are leftovers of an uncommitted write)
+        self.warc.hand_to_os()
         self._writes.append(self._io.submit(self._write_manifests, batch))
 
     def _write_manifests(self, batch: list[tuple[Path, bytes]]) -> None:

@@ -678,6 +678,15 @@ class WarcWriter:
         )
 
     # -- durability ----------------------------------------------------------
+    def hand_to_os(self) -> None:
+        """Pass the records written so far to the operating system (no fsync): a killed
+        process then loses none of them. Manifests naming them are written only after."""
+        try:
+            if self._fh is not None:
+                self._fh.flush()
+        except OSError as e:
+            raise io_error("write WARC file", self._path or "store", e) from e
+
     def sync(self) -> None:
         """Make everything written durable (file data, and new directory entries)."""
         try:
