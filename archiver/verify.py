@@ -38,10 +38,9 @@ import json
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .__version__ import __version__
 from .archive import Archive
@@ -74,6 +73,9 @@ from .warcscan import (
 )
 from .warcstore import MANIFEST_CONTENT_TYPE, warc_digest
 from .withhold import WITHHELD_CONTENT_TYPE, sealed_refs
+
+if TYPE_CHECKING:  # (the module itself is imported only by a full verify that uses it)
+    from concurrent.futures import ProcessPoolExecutor
 
 Pos = tuple[str, int]  # (warc file name, offset)
 PARALLEL_MANIFESTS = 2000  # from this many manifests on, a worker process shares their checks
