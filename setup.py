@@ -1,8 +1,8 @@
-"""Only for the optional C accelerator of token-tree hashing (archiver/_fasthash.c).
+"""Only for the optional C accelerator (archiver/_fasthash.c): token trees, base32, batched writes.
 
 Everything else is in pyproject.toml. Where the extension cannot be built (no C
 compiler or no OpenSSL headers), installation goes on without it and archiver
-uses the same functions in Python (archiver/fasthash.py): same bytes, slower.
+uses the same functions in Python (archiver/fasthash.py, fsutil.write_new): same bytes, slower.
 """
 
 from setuptools import Extension, setup

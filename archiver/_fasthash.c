@@ -1,5 +1,6 @@
 /*
- * archiver._fasthash: the two inner loops of a redaction token tree, in C.
+ * archiver._fasthash: the inner loops of a redaction token tree, and two small hot
+ * paths of ingest (base32 of WARC digests, batches of manifest files), in C.
  *
  * A 5 KB article has about 400 tokens; its token tree is about 800 SHA-256
  * computations of one or two blocks each. In Python each costs a call, two
@@ -7,8 +8,8 @@
  * time of ingesting and verifying an article. These functions do the same
  * hashing with OpenSSL's libcrypto (the library Python's hashlib uses), with
  * no Python objects per hash. archiver/fasthash.py holds the reference
- * implementation in Python, used when this module is not built, and the tests
- * check that both give the same bytes.
+ * implementation in Python (fsutil.write_new for the batch writer), used when
+ * this module is not built, and the tests check that both give the same bytes.
  *
  *   leaf_hashes(salts, tokens) -> bytes
  *       for each token i: SHA-256(0x00 || salts[16i:16i+16] || UTF-8(token i)),
