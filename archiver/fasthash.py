@@ -1,13 +1,14 @@
-"""The inner loops of a token tree (``redaction.py``), and base32 for WARC digests:
-in C when built, else in Python.
+"""The inner loops of a token tree (``redaction.py``), base32 for WARC digests and a
+batch writer for manifest files: in C when built, else in Python.
 
-``split_tokens``, ``leaf_hashes``, ``perfect_root``, ``text_root`` and ``b32encode``
-are defined here in Python, as the reference. ``archiver/_fasthash.c`` computes the same bytes with OpenSSL's
-SHA-256 and no Python object per hash, several times faster; it is built by
-``pip install`` where a C compiler and the OpenSSL headers are present, and
-silently skipped where they are not (the archive's bytes are the same either
-way). ``ARCHIVER_PURE_PYTHON=1`` forces the Python versions (the tests run
-both and compare them).
+``split_tokens``, ``leaf_hashes``, ``perfect_root``, ``text_root`` and
+``b32encode`` are defined here in Python, as the reference (the batch writer's
+reference is ``fsutil.write_new``, called once per file). ``archiver/_fasthash.c``
+computes the same bytes with OpenSSL's SHA-256 and no Python object per hash,
+several times faster; it is built by ``pip install`` where a C compiler and
+the OpenSSL headers are present, and silently skipped where they are not (the
+archive's bytes are the same either way). ``ARCHIVER_PURE_PYTHON=1`` forces
+the Python versions (the tests run both and compare them).
 """
 
 from __future__ import annotations

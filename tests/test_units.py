@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import unicodedata
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -375,3 +376,18 @@ def test_write_new_many_creates_files_and_never_replaces_one(tmp_path, monkeypat
         assert not (tmp_path / f"{blocker}.c").exists()  # nothing after it
     assert (tmp_path / "taken.json").read_bytes() == b"original"
     assert (tmp_path / "elsewhere").read_bytes() == b"target"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    t=st.datetimes(
+        min_value=datetime(1, 1, 1, 12),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([timezone(timedelta(minutes=m)) for m in (-600, 0, 330)]),
+    )
+)
+def test_format_time_is_the_strftime_form(t):
+    """Every event's time: the fast form (isoformat) is exactly the strftime one it replaced."""
+    from archiver.timeutil import format_time
+
+    assert format_time(t) == t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
