@@ -8,10 +8,11 @@ A writer that finds an intent left behind (a crash, a kill, a power cut):
 
 - if a checkpoint larger than the recorded log size exists, the interrupted
   command had committed: only the derived index is rebuilt;
-- otherwise it rolls the archive back to the recorded state: WARC tails and
-  files beyond it, log entries and checkpoints beyond it, and record files
-  that the log does not hold are moved to ``store/quarantine/TIME/`` (never
-  deleted: they may be the only copy of something), then the index is rebuilt.
+- otherwise it rolls the archive back to the recorded state: record files
+  that the log does not hold, log entries and checkpoints beyond it, WARC
+  tails and files beyond it (in that order: see ``_recover``) are moved to
+  ``store/quarantine/TIME/`` (never deleted: they may be the only copy of
+  something), then the index is rebuilt.
 
 Either way a line is appended to ``store/recovery.log`` saying what was done,
 and the command prints it as a warning. A command that fails cleanly (disk
@@ -108,9 +109,15 @@ def _recover(archive: Archive, log_size: int, warc: dict[str, int], keep_leftove
             if keep_leftovers
             else None
         )
-        _roll_back_warc(layout, warc, stash, actions)
-        _cut_log(log, log_size, stash, actions)
+        # In this order, so that a recovery killed between two steps leaves only what a
+        # crash leaves (WARC records no manifest names, log entries past the checkpoint):
+        # cutting the WARC first left manifests naming records that were no longer there,
+        # which a reader rightly calls missing (found by the crash test's random kills).
         _remove_unlogged_records(layout, log, log_size, stash, actions)
+        crashpoint("recovery-records-moved")
+        _cut_log(log, log_size, stash, actions)
+        crashpoint("recovery-log-cut")
+        _roll_back_warc(layout, warc, stash, actions)
         if not actions:
             actions.append("an interrupted command had written nothing")
     if keep_leftovers or committed:
