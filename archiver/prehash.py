@@ -149,10 +149,16 @@ def warm(modules: tuple[str, ...]) -> None:
         importlib.import_module(name)
 
 
-def share(pool: ProcessPoolExecutor | None, fn: Callable[..., R], jobs: Sequence[tuple[Any, ...]]) -> list[R]:
+def share(
+    pool: ProcessPoolExecutor | None,
+    fn: Callable[..., R],
+    jobs: Sequence[tuple[Any, ...]],
+    *,
+    queued: int = 2,
+) -> list[R]:
     """``fn(*job)`` for every job, results in job order, the work shared as it goes: this
-    process takes jobs from the front, the pool's workers from the back (two queued per
-    worker), until they meet.
+    process takes jobs from the front, the pool from the back (``queued`` jobs waiting for
+    it at a time: two keep one worker busy), until they meet.
 
     A fixed half each left one side waiting for the other: a worker starts late (a new
     interpreter), pays for sending its results back, and shares the machine with
@@ -164,11 +170,10 @@ def share(pool: ProcessPoolExecutor | None, fn: Callable[..., R], jobs: Sequence
     results: list[R | None] = [None] * len(jobs)
     running: dict[Future[R], int] = {}
     lo, hi = 0, len(jobs)
-    depth = 2 * getattr(pool, "_max_workers", 1)  # not public, but in every CPython since 3.2
 
     def refill() -> None:
         nonlocal hi
-        while len(running) < depth and hi > lo:
+        while len(running) < queued and hi > lo:
             hi -= 1
             running[pool.submit(fn, *jobs[hi])] = hi
 

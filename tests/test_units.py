@@ -329,7 +329,7 @@ def test_read_upto_reads_to_the_end_or_one_byte_past_the_limit(tmp_path, size, o
         assert (len(got) > limit) == (len(rest) > limit)
 
 
-def test_read_upto_sees_a_file_that_grew_after_it_was_sized(tmp_path):
+def test_read_upto_reads_what_was_appended_after_the_file_was_opened(tmp_path):
     import os
 
     from archiver.fsutil import read_upto
@@ -337,7 +337,7 @@ def test_read_upto_sees_a_file_that_grew_after_it_was_sized(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"a" * 10)
     fd = os.open(path, os.O_RDONLY)
-    with open(path, "ab") as more:  # written after open, before the read: fstat sees 200,010
+    with open(path, "ab") as more:  # after open, before read_upto sizes it: it sees 200,010 bytes
         more.write(b"b" * 200_000)
     try:
         got = read_upto(fd, 100_000)
