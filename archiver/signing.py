@@ -3,6 +3,15 @@
 The signed bytes are ``canonical_bytes(document without "signatures")``.
 Signatures cover the parsed raw JSON, not our model of it, so a member that
 this version of the tool does not know is still covered.
+
+Signing uses pyca/cryptography (OpenSSL); *checking* uses libsodium (PyNaCl,
+also from PyCA), everywhere: manifests, key files, revocations, checkpoints.
+A full verify checks one signature per event, and libsodium's check takes
+about 0.55 of the time of OpenSSL's on this kind of machine (104 against
+186 us). libsodium is the stricter of the two: besides RFC 8032's checks it
+rejects non-canonical and small-order points, which no honest signer produces
+(ADR 0011). One verifier for every path, so that a document verified alone
+and in a full verify gets the same verdict.
 """
 
 from __future__ import annotations
@@ -12,7 +21,6 @@ import binascii
 import hashlib
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -51,8 +59,19 @@ def signature_valid(payload: bytes, signature_b64: str, public: Ed25519PublicKey
         sig = base64.b64decode(signature_b64, validate=True)
     except (binascii.Error, ValueError):
         return False
+    return ed25519_valid(public, sig, payload)
+
+
+def ed25519_valid(public: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    """Whether ``signature`` (64 raw bytes) is a valid Ed25519 signature of ``message``
+    (libsodium's ``crypto_sign_open``: see the module docstring)."""
+    from nacl.bindings import crypto_sign_open
+    from nacl.exceptions import BadSignatureError
+
+    if len(signature) != 64:
+        return False
     try:
-        public.verify(sig, payload)
-    except InvalidSignature:
+        crypto_sign_open(signature + message, raw_public(public))
+    except BadSignatureError:
         return False
     return True
