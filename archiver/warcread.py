@@ -26,6 +26,7 @@ _ZLIB_ERROR = cast("type[Exception]", isal_zlib.error)
 
 CHUNK = 1 << 20
 READ_SIZE = 1 << 18
+FEED = 1 << 14  # compressed bytes first given to the decompressor (then doubling)
 MAX_HEADER = 64 * 1024
 MAX_CONTENT_LENGTH = 1 << 53
 
@@ -40,14 +41,11 @@ class WarcHeaders:
 
     version: str
     fields: list[tuple[str, str]] = field(default_factory=list)
+    first: dict[str, str] = field(default_factory=dict)  # name -> its first value
 
     def get(self, name: str) -> str | None:
         """The first value of a header field, or None."""
-        name = name.lower()
-        for k, v in self.fields:
-            if k == name:
-                return v
-        return None
+        return self.first.get(name.lower())
 
     @property
     def content_length(self) -> int:
@@ -79,6 +77,8 @@ def parse_headers(raw: bytes) -> WarcHeaders:
         if not sep or not name or name != name.strip():
             raise WarcFormatError(f"malformed WARC header line {line[:40]!r}")
         headers.fields.append((name.lower(), value.strip()))
+    # ten lookups per record, so an index (reversed: the first occurrence is written last)
+    headers.first = dict(reversed(headers.fields))
     return headers
 
 
@@ -90,7 +90,7 @@ class RecordReader:
     complete. Any defect raises ``WarcFormatError``.
     """
 
-    def __init__(self, f: BinaryIO, offset: int, pending: bytes | None = None) -> None:
+    def __init__(self, f: BinaryIO, offset: int, pending: bytes | memoryview | None = None) -> None:
         """Start reading at ``offset``.
 
         ``pending``: bytes from ``offset`` on that the caller already read
@@ -102,12 +102,16 @@ class RecordReader:
         if pending is None:
             f.seek(offset)
             pending = b""
-        self._pending = pending
+        # Bytes read but not yet fed, as a view: a read of READ_SIZE holds a hundred small
+        # records, and slicing bytes would copy the rest of it for each one of them.
+        self._view = memoryview(pending)
+        self._at = 0
+        self._feed = FEED
         self._z = isal_zlib.decompressobj(31)
         self._consumed = 0  # compressed bytes fed
         self._buf = b""  # decompressed, not yet handed out
         self.compressed_length = 0
-        self.leftover = b""
+        self.leftover: bytes | memoryview = b""
         self.headers = self._read_headers()
 
     def _more(self) -> bool:
@@ -115,14 +119,18 @@ class RecordReader:
         if self._z.eof:
             return False
         if self._z.unconsumed_tail:
-            data = self._z.unconsumed_tail
-        elif self._pending:
-            data, self._pending = self._pending, b""
-            self._consumed += len(data)
+            data: bytes | memoryview = self._z.unconsumed_tail
         else:
-            data = self._f.read(READ_SIZE)
-            if not data:
-                raise WarcFormatError("truncated: gzip member ends early")
+            if self._at >= len(self._view):
+                read = self._f.read(READ_SIZE)
+                if not read:
+                    raise WarcFormatError("truncated: gzip member ends early")
+                self._view, self._at = memoryview(read), 0
+            # What follows the member's end comes back as ``unused_data``, a copy: small
+            # slices first (most records are a few KB), larger ones for a large record
+            data = self._view[self._at : self._at + self._feed]
+            self._feed = min(2 * self._feed, READ_SIZE)
+            self._at += len(data)
             self._consumed += len(data)
         try:
             out = self._z.decompress(data, CHUNK)
@@ -167,8 +175,10 @@ class RecordReader:
             self._more()
         if self._buf:
             raise WarcFormatError("extra bytes after the record in its gzip member")
-        self.leftover = self._z.unused_data + self._pending
-        self.compressed_length = self._consumed - len(self._z.unused_data)
+        unused = len(self._z.unused_data)
+        # ``unused_data`` ends the slice fed last, which came from the view: no copy
+        self.leftover = self._view[self._at - unused :]
+        self.compressed_length = self._consumed - unused
 
 
 @dataclass(slots=True)

@@ -68,7 +68,7 @@ class TextCheck:
 
 
 def read_record(
-    f: BinaryIO, offset: int, pending: bytes | None = None, text: TextCheck | None = None
+    f: BinaryIO, offset: int, pending: bytes | memoryview | None = None, text: TextCheck | None = None
 ) -> tuple[RecordInfo, RecordReader | None]:
     """Read and hash the whole record at ``offset``; never raises for bad data.
 
@@ -167,7 +167,7 @@ def scan_file(
             size = min(size, limit)  # a reader's snapshot: bytes appended later are not its business
         f.seek(start)
         offset = start
-        pending: bytes | None = b""
+        pending: bytes | memoryview | None = b""
         while offset < size:
             check = texts.get(offset)
             info, reader = read_record(f, offset, pending, check)

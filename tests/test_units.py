@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 import json
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
@@ -250,6 +251,51 @@ def test_reader_bounds_a_gzip_bomb():
     bomb = gzip.compress(b"WARC/1.1\r\nX: " + b"a" * (50 << 20))
     with pytest.raises(WarcFormatError, match="header too long"):
         RecordReader(io.BytesIO(bomb), 0)
+
+
+def test_header_lookup_takes_the_first_occurrence_and_folded_lines():
+    from archiver.warcread import parse_headers
+
+    h = parse_headers(
+        b"WARC/1.1\r\nWARC-Type: resource\r\nwarc-type: revisit\r\n"
+        b"X-Long: one\r\n  two\r\nContent-Length: 5"
+    )
+    assert h.get("WARC-TYPE") == "resource"
+    assert h.get("x-long") == "one two"
+    assert h.get("absent") is None
+    assert h.content_length == 5
+    assert [k for k, _ in h.fields] == ["warc-type", "warc-type", "x-long", "content-length"]
+
+
+def test_sequential_scan_over_records_of_every_size():
+    """One read holds many small members, and a large member takes many reads: each
+    record's offset, length and digest must come out exact whatever its size (the
+    reader hands the rest of a read on to the next record, without copying it)."""
+    import gzip
+    import hashlib
+
+    from archiver.warcread import FEED, READ_SIZE
+    from archiver.warcscan import scan_file
+    from tamper import MemoryStore
+
+    rng = random.Random(7)
+    sizes = [0, 1, 50, 3000, FEED - 100, FEED + 5, 3 * FEED, READ_SIZE - 60, READ_SIZE + 1, 3 * READ_SIZE]
+    sizes += [rng.randrange(0, 400) for _ in range(400)]  # hundreds of members in one read
+    rng.shuffle(sizes)
+    warc, expected = b"", []
+    for i, n in enumerate(sizes):
+        block = rng.randbytes(n) if i % 2 else (b"abc " * n)[:n]  # incompressible and not
+        head = f"WARC/1.1\r\nWARC-Type: resource\r\nWARC-Record-ID: <urn:x:{i}>\r\n"
+        head += f"Content-Length: {n}\r\n\r\n"
+        member = gzip.compress(head.encode() + block + b"\r\n\r\n", compresslevel=1)
+        expected.append((len(warc), len(member), hashlib.sha256(block).digest(), f"<urn:x:{i}>"))
+        warc += member
+    found = [
+        (off, info.length, info.sha256, info.record_id)
+        for off, info in scan_file(MemoryStore({"w": warc}), "w")
+        if info.error is None
+    ]
+    assert found == expected
 
 
 def test_error_hierarchy():
