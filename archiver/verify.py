@@ -37,7 +37,7 @@ import itertools
 import json
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +69,9 @@ from .warcscan import (
     read_payload,
     read_record,
     scan_range,
+    scan_range_packed,
     split_points,
+    unpack_records,
 )
 from .warcstore import MANIFEST_CONTENT_TYPE, warc_digest
 from .withhold import WITHHELD_CONTENT_TYPE, sealed_refs
@@ -78,6 +80,8 @@ if TYPE_CHECKING:  # (the module itself is imported only by a full verify that u
     from concurrent.futures import ProcessPoolExecutor
 
 Pos = tuple[str, int]  # (warc file name, offset)
+# what ``independent_checks`` found: audit records, log, time stamps; the index's rows
+Independent = tuple[list[Problem], list[Problem], list[Problem], "dict[tuple[str, int], Row] | str | None"]
 PARALLEL_MANIFESTS = 2000  # from this many manifests on, a worker process shares their checks
 PARALLEL_BYTES = 8 << 20  # below this, one process reads the file
 MANIFESTS_PER_JOB = 200  # manifests per shared job (tens of milliseconds)
@@ -97,7 +101,7 @@ MAX_ATTACHMENT = 64 << 20  # diffs and proofs are read whole; nothing legitimate
 MAX_DEFERRED_TEXT = 16 << 20  # a text held while its seed is reached; larger ones: seed read first
 
 
-def _pos(ref: dict[str, Any]) -> Pos:
+def _pos(ref: Mapping[str, Any]) -> Pos:
     return (str(ref["warc_file"]), int(ref["offset"]))
 
 
@@ -127,6 +131,7 @@ class _Verifier:
         self.tsa_roots: list[Any] | None = None  # None: the archive's trusted TSA certificates
         self.progress: Callable[[int], None] | None = None  # advanced once per document checked
         self.pool: ProcessPoolExecutor | None = None  # the worker sharing a full verify's work
+        self.independent: Independent | None = None  # ``independent_checks``, once run
 
     def add(
         self,
@@ -187,7 +192,8 @@ class _Verifier:
         jobs = [
             (self.store, self.archive.archive_id, keys, rels[i : i + per]) for i in range(0, len(rels), per)
         ]
-        return [found for part in share(self.pool, examine_manifests, jobs) for found in part]
+        packed = (examine_packed, unpack_examined)
+        return [found for part in share(self.pool, examine_manifests, jobs, packed=packed) for found in part]
 
     # -- step 4 -----------------------------------------------------------------------------------
     def check_chain(self, doc: str, events: list[Event]) -> bool:
@@ -255,9 +261,10 @@ class _Verifier:
             self.counts.records += 1
             self.counts.bytes += info.size
 
-    def scan_all(self, expected: dict[str, list[int]]) -> None:
+    def scan_all(self, expected: dict[str, list[int]], meanwhile: Callable[[], None]) -> None:
         """Step 6: read every WARC file once. A large file is cut at record boundaries
-        the manifests name and its parts read in worker processes in parallel."""
+        the manifests name and its parts read in worker processes in parallel;
+        ``meanwhile`` runs here while the worker starts on them."""
         from .prehash import share
 
         jobs = []
@@ -280,7 +287,9 @@ class _Verifier:
                 ]
                 part = {o: texts[o] for o in with_text}
                 jobs.append((self.archive.store, warc_key(warc), inside, part, a, b))
-        results = share(self.pool, scan_range, jobs)
+        results = share(
+            self.pool, scan_range, jobs, packed=(scan_range_packed, unpack_records), meanwhile=meanwhile
+        )
         for (_, key, *_), found in zip(jobs, results, strict=True):
             name = key.removeprefix(STORE)
             for offset, info in found:
@@ -588,7 +597,7 @@ class _Verifier:
         for msg in check_proof(proof, redacted, before.content["redactable"], original, seed):
             self.add(ProblemCode.CONTENT_MISMATCH, msg, **where)
 
-    def block_of(self, ref: dict[str, Any]) -> bytes | None:
+    def block_of(self, ref: Mapping[str, Any]) -> bytes | None:
         pos = _pos(ref)
         if pos in self.may_withhold:
             info = self.record(pos)
@@ -614,29 +623,38 @@ class _Verifier:
             )
 
     # -- step 7 -----------------------------------------------------------------------------------
-    def check_index(self, events: Iterable[Event]) -> None:
-        """Step 7. The last two columns are lookup hints for manifest copies: checked only where
-        the copy was found, since a missing copy is reported as such, not as a stale index."""
-        expected: dict[tuple[str, int], Row] = {}
-        for e in events:
-            expected[(e.document_id, e.sequence)] = row_of(e, self.meta_of.get(e.digest))
+    def index_rows(self) -> dict[tuple[str, int], Row] | str | None:
+        """The derived index's rows (of the documents checked): None without an index,
+        the reason if it cannot be read."""
         try:
             idx = self.archive.reading_index()
         except CorruptArchive as err:
-            self.add(ProblemCode.INDEX_STALE, str(err), file=self.archive.index_name)
-            return
+            return str(err)
         if idx is None:
             # The index is derived and never authoritative: a copy or an export may come
             # without one, and the next writer rebuilds it. Nothing to compare.
-            return
+            return None
         try:
             rows = idx.all_rows() if self.documents is None else idx.rows_of(self.documents)
-            actual = {(r[0], r[1]): r for r in rows}
+            return {(r[0], r[1]): r for r in rows}
         except CorruptArchive as err:
-            self.add(ProblemCode.INDEX_STALE, str(err), file=self.archive.index_name)
-            return
+            return str(err)
         finally:
             idx.close()
+
+    def check_index(self, events: Iterable[Event], rows: dict[tuple[str, int], Row] | str | None) -> None:
+        """Step 7, on the rows ``index_rows`` read. The last two columns are lookup hints
+        for manifest copies: checked only where the copy was found, since a missing copy is
+        reported as such, not as a stale index."""
+        if rows is None:
+            return
+        if isinstance(rows, str):
+            self.add(ProblemCode.INDEX_STALE, rows, file=self.archive.index_name)
+            return
+        expected: dict[tuple[str, int], Row] = {}
+        for e in events:
+            expected[(e.document_id, e.sequence)] = row_of(e, self.meta_of.get(e.digest))
+        actual = rows
         if self.documents is not None:
             actual = {k: r for k, r in actual.items() if k[0] in self.documents}
         # rows of events written after the snapshot are not this reader's business;
@@ -714,7 +732,7 @@ class _Verifier:
             for e in all_events:
                 for ref in (e.storage, e.content_ref, *(a for _, a in self.attachments(e))):
                     expected[str(ref["warc_file"])].append(int(ref["offset"]))
-            self.scan_all(expected)
+            self.scan_all(expected, lambda: self.run_independent(all_events))
             self.finish_deferred_trees()
         accounted: set[Pos] = {(name, 0) for name in self.snap.warc_sizes}
         self.meta_of: dict[str, Pos] = {}
@@ -742,12 +760,39 @@ class _Verifier:
             from .objectcheck import check_objects
 
             self.problems.extend(check_objects(self.archive.store, self.snap, self.documents))
+        if self.independent is None:
+            self.independent = self.independent_checks(all_events)
+        audit_found, log_found, ts_found, rows = self.independent
+        self.problems.extend(audit_found)
+        self.problems.extend(log_found)
+        self.check_index(all_events, rows)
+        self.counts.withheld = len(self.withheld)
+        self.problems.extend(ts_found)
+        return Report(
+            archive_id=self.archive.archive_id,
+            tool_version=__version__,
+            time=format_time(self.now),
+            scope="archive" if self.full else "documents",
+            counts=self.counts,
+            problems=tuple(self.problems),
+        )
+
+    def run_independent(self, events: list[Event]) -> None:
+        self.independent = self.independent_checks(events)
+
+    def independent_checks(self, events: list[Event]) -> Independent:
+        """The checks that need the manifests but not the WARC records: audit records,
+        the log (step 8), time-stamp tokens, and the index's rows read for step 7. A
+        full verify runs them while its worker reads WARC parts (``scan_all``); their
+        problems are reported in the order of the steps all the same."""
+        audit_found: list[Problem] = []
         if self.full:
             from .audit import check_audit_records
 
-            self.problems.extend(
-                check_audit_records(self.store, self.archive.archive_id, self.trust, self.snap.records)
+            audit_found = check_audit_records(
+                self.store, self.archive.archive_id, self.trust, self.snap.records
             )
+        log_found: list[Problem] = []
         if self.full or self.kept_checkpoint is not None:
             # step 8: the log (a documents-scope run checks only a kept checkpoint, via the whole log)
             found, _ = check_log(
@@ -760,18 +805,8 @@ class _Verifier:
                 absent_ok=self.left_out if self.partial is not None else None,
                 known=self.leaves,
             )
-            self.problems.extend(p for p in found if self.full or p.file == "--checkpoint")
-        self.check_index(all_events)
-        self.counts.withheld = len(self.withheld)
-        self.check_timestamps(all_events)
-        return Report(
-            archive_id=self.archive.archive_id,
-            tool_version=__version__,
-            time=format_time(self.now),
-            scope="archive" if self.full else "documents",
-            counts=self.counts,
-            problems=tuple(self.problems),
-        )
+            log_found = [p for p in found if self.full or p.file == "--checkpoint"]
+        return audit_found, log_found, self.check_timestamps(events), self.index_rows()
 
     def load_export(self, chains: dict[str, list[Event]]) -> None:
         """An exported copy says so in ``manifests/export.json``: what it withheld, and its scope."""
@@ -795,7 +830,7 @@ class _Verifier:
         if isinstance(docs, list):
             self.partial = frozenset(str(d) for d in docs)
 
-    def check_timestamps(self, events: list[Event]) -> None:
+    def check_timestamps(self, events: list[Event]) -> list[Problem]:
         """RFC 3161 tokens: against the auditor's TSA certificates if given, else the archive's."""
         from .timestamps import check_tokens, trusted_certificates
 
@@ -809,7 +844,7 @@ class _Verifier:
             {e.path: e.time for e in events},
             None if self.full else self.documents,
         )
-        self.problems.extend(found)
+        return found
 
     def left_out(self, rel: str) -> bool:
         """In an export of some documents: a record file of another document, left out."""
@@ -937,6 +972,47 @@ def examine_manifests(store: Store, archive_id: str, keys: frozenset[str], rels:
             )
         out.append(Examined(rel, event, problems, set(), leaf, True))
     return out
+
+
+def examine_packed(store: Store, archive_id: str, keys: frozenset[str], rels: list[str]) -> bytes:
+    """``examine_manifests`` for a worker: its result as bytes (``prehash.pack``)."""
+    from .prehash import pack
+
+    return pack(
+        [
+            (
+                x.rel,
+                None
+                if x.event is None
+                else (x.event.raw, x.event.digest, x.event.path, x.event.size, x.event.plain),
+                [(p.code.value, p.message, p.document, p.event, p.file) for p in x.problems],
+                x.claimed,
+                x.leaf,
+                x.counted,
+            )
+            for x in examine_manifests(store, archive_id, keys, rels)
+        ]
+    )
+
+
+def unpack_examined(data: bytes) -> list[Examined]:
+    """What ``examine_packed`` sent."""
+    from .prehash import unpack
+
+    return [
+        Examined(
+            rel,
+            None if ev is None else Event(raw=ev[0], digest=ev[1], path=ev[2], size=ev[3], plain=ev[4]),
+            [
+                Problem(code=ProblemCode(p[0]), message=p[1], document=p[2], event=p[3], file=p[4])
+                for p in problems
+            ],
+            claimed,
+            leaf,
+            counted,
+        )
+        for rel, ev, problems, claimed, leaf, counted in unpack(data)
+    ]
 
 
 def verify(

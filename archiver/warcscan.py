@@ -207,6 +207,27 @@ def scan_range(
     return list(scan_file(store, key, resync, texts, limit, start))
 
 
+def scan_range_packed(
+    store: Store, key: str, resync: list[int], texts: dict[int, TextCheck], start: int, limit: int
+) -> bytes:
+    """``scan_range`` for a worker: its result as bytes (``prehash.pack``)."""
+    from .prehash import pack
+
+    return pack(
+        [
+            (offset, _record_fields(info))
+            for offset, info in scan_range(store, key, resync, texts, start, limit)
+        ]
+    )
+
+
+def unpack_records(data: bytes) -> list[tuple[int, RecordInfo]]:
+    """What ``scan_range_packed`` sent."""
+    from .prehash import unpack
+
+    return [(offset, RecordInfo(*fields)) for offset, fields in unpack(data)]
+
+
 def split_points(known: list[int], size: int, parts: int) -> list[int]:
     """Record offsets (from ``known``) cutting a file into ``parts`` ranges of similar size."""
     starts = sorted(o for o in set(known) if 0 < o < size)

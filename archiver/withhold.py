@@ -29,7 +29,7 @@ import json
 import struct
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -53,12 +53,12 @@ class Withheld:
     reason: str  # "sealed-seed" | "sealed-version" | "sealed-diff" | "outside-export"
 
 
-def ref_pos(ref: dict[str, object]) -> Pos:
+def ref_pos(ref: Mapping[str, object]) -> Pos:
     """(WARC file, offset) of a record reference."""
     return (str(ref["warc_file"]), int(str(ref["offset"])))
 
 
-def _withheld(ref: dict[str, object], reason: str) -> Withheld:
+def _withheld(ref: Mapping[str, object], reason: str) -> Withheld:
     return Withheld(
         warc_file=str(ref["warc_file"]),
         offset=int(str(ref["offset"])),
@@ -89,7 +89,7 @@ def sealed_refs(chains: Iterable[list[Event]]) -> dict[Pos, Withheld]:
     return out
 
 
-def event_refs(e: Event) -> Iterator[dict[str, object]]:
+def event_refs(e: Event) -> Iterator[Mapping[str, object]]:
     """Every WARC record an event names (its own, its content, attachments)."""
     s = e.storage
     yield s

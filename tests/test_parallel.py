@@ -81,14 +81,93 @@ def test_verify_reading_warc_files_in_parts_reports_the_same(archive: ArchiveFix
         monkeypatch.setenv("ARCHIVER_PARALLEL_MANIFESTS", "1" if workers == "1" else str(1 << 40))
         r = archive.run("verify", "--json").json()
         assert isinstance(r, dict)
-        return sorted((p["code"], p["document"], p["event"]) for p in r["problems"]), r["counts"]
+        problems = r["problems"]
+        return sorted((p["code"], p["document"], p["event"], p["file"], p["message"]) for p in problems), r[
+            "counts"
+        ]
 
     inline = report("0", str(1 << 40))
     assert report("1", "1") == inline  # two parts, manifests shared in jobs of a few
     # parts of about 2 KB: texts and their seeds in different parts, work shared job by job
     assert report("1", "1", "2048") == inline
     edited = (manifest_keys(archive.files)[1], manifest_keys(archive.files)[-2])
-    found = {(c, d) for c, d, _ in inline[0]}
+    found = {(c, d) for c, d, *_ in inline[0]}
     assert {("content-mismatch", docs[2]), ("content-mismatch", docs[-3])} <= found
     # (the edited manifests also differ from their log leaves, index rows and WARC copies)
     assert {("signature-invalid", load(archive.files, k)["document_id"]) for k in edited} <= found
+
+
+def test_results_packed_for_the_trip_back_come_out_equal():
+    """A worker's results travel as bytes (``prehash.pack``): marshal, or pickle when
+    marshal cannot take the value; either way they come back equal."""
+    from archiver.prehash import pack, unpack
+
+    value = [("a", None, [(1, "x", None, 3, "f")], {("w.warc.gz", 5)}, b"\x00" * 32, True), {"k": [1, 2**80]}]
+    assert pack(value)[:1] == b"m" and unpack(pack(value)) == value
+    deep: list[Any] = []
+    for _ in range(5000):  # deeper than marshal goes
+        deep = [deep]
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20000)
+    try:
+        packed = pack(deep)
+        assert packed[:1] == b"p" and unpack(packed) == deep
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _tagged(i: int) -> bytes:
+    from archiver.prehash import pack
+
+    return pack(("worker", i))
+
+
+def test_share_splits_jobs_into_a_front_for_this_process_and_a_back_for_the_worker():
+    """``prehash.share`` gives the pool every job, last first, and takes back from the
+    front what the pool has not started: whatever the timing, this process did a prefix
+    of the jobs and the worker the rest, each exactly once, results in job order."""
+    import time
+
+    from archiver.prehash import share, unpack, worker_pool
+
+    calls: list[str] = []
+
+    def here(i: int) -> tuple[str, int]:
+        return ("here", i)
+
+    def meanwhile() -> None:
+        calls.append("meanwhile")
+        time.sleep(0.2)  # the worker starts on the back meanwhile
+
+    jobs = [(i,) for i in range(300)]
+    with worker_pool(1) as pool:
+        assert pool is not None
+        got = share(pool, here, jobs, packed=(_tagged, unpack), meanwhile=meanwhile)
+    assert calls == ["meanwhile"]
+    assert [i for _, i in got] == list(range(300))
+    sides = [side for side, _ in got]
+    k = sides.count("here")
+    assert sides == ["here"] * k + ["worker"] * (300 - k)
+    assert sides[-1] == "worker"  # the last job is the pool's first
+
+    # without a pool: every job here, then the other work
+    order: list[object] = []
+    assert share(None, lambda i: order.append(i) or i, jobs[:3], meanwhile=lambda: order.append("m")) == [
+        0,
+        1,
+        2,
+    ]
+    assert order == [0, 1, 2, "m"]
+
+
+def test_share_raises_what_a_worker_job_raised():
+    import operator
+
+    import pytest
+
+    from archiver.prehash import share, worker_pool
+
+    with worker_pool(1) as pool, pytest.raises(ZeroDivisionError):
+        share(pool, operator.truediv, [(1, 1)] * 50 + [(1, 0)])  # the pool's first job fails

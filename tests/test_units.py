@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import random
 import json
+import random
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -257,8 +257,7 @@ def test_header_lookup_takes_the_first_occurrence_and_folded_lines():
     from archiver.warcread import parse_headers
 
     h = parse_headers(
-        b"WARC/1.1\r\nWARC-Type: resource\r\nwarc-type: revisit\r\n"
-        b"X-Long: one\r\n  two\r\nContent-Length: 5"
+        b"WARC/1.1\r\nWARC-Type: resource\r\nwarc-type: revisit\r\nX-Long: one\r\n  two\r\nContent-Length: 5"
     )
     assert h.get("WARC-TYPE") == "resource"
     assert h.get("x-long") == "one two"
@@ -276,6 +275,7 @@ def test_sequential_scan_over_records_of_every_size():
 
     from archiver.warcread import FEED, READ_SIZE
     from archiver.warcscan import scan_file
+
     from tamper import MemoryStore
 
     rng = random.Random(7)
