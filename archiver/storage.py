@@ -225,12 +225,18 @@ class LocalStore(Store):
         return fd
 
     def read(self, key: str, limit: int | None = MAX_RECORD) -> bytes:
-        with os.fdopen(self._fd(key), "rb", buffering=0) as f:
-            # read(limit) would first allocate ``limit`` bytes (64 MiB for a 2 KB manifest)
-            if limit is None or os.fstat(f.fileno()).st_size < limit:
-                data = f.readall()
-                return data if limit is None else data[:limit]
-            return f.read(limit) or b""
+        if limit is None:
+            with os.fdopen(self._fd(key), "rb", buffering=0) as f:
+                return f.readall()
+        from .fsutil import read_upto
+
+        fd = self._fd(key)
+        try:
+            # sized first: a verify reads every manifest, and a file object, a second
+            # fstat and a read to see the end were a sixth of reading a 2 KB one
+            return read_upto(fd, limit - 1)  # (it reads one byte past what it is given)
+        finally:
+            os.close(fd)
 
     def open(self, key: str) -> BinaryIO:
         return os.fdopen(self._fd(key), "rb")

@@ -437,3 +437,14 @@ def test_format_time_is_the_strftime_form(t):
     from archiver.timeutil import format_time
 
     assert format_time(t) == t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.mark.parametrize(
+    ("limit", "expected"),
+    [(0, b""), (1, b"a"), (5, b"abcde"), (6, b"abcdef"), (7, b"abcdef"), (None, b"abcdef")],
+)
+def test_local_store_read_stops_at_its_limit(tmp_path, limit, expected):
+    from archiver.storage import LocalStore
+
+    (tmp_path / "f").write_bytes(b"abcdef")
+    assert LocalStore(tmp_path).read("f", limit) == expected
