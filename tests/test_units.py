@@ -106,6 +106,41 @@ def test_load_strict_plain_knows_what_the_jcs_fast_path_needs(value, big):
 
 # -- strict JSON -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1, "b": [1, 2, {"c": "x"}]}',
+        '{"big": 9007199254740992, "a": 1, "a": 2}',  # not plain, then a duplicate
+        '{"a": 1, "a": 2, "big": 9007199254740992}',  # a duplicate, then not plain
+        '{"\u0645": 1, "x": 1.5}',  # a non-ASCII name, then a float
+        '{"x": 1.5, "\u0645": 1}',
+        '{"\u0645": [NaN]}',
+        '{"n": -9007199254740991, "m": 9007199254740991}',  # the edges, plain
+        '{"n": [-9007199254740992]}',
+        '{"\u0645": {"\u0645": 1, "\u0645": 2}}',
+        '{"a": {"\u0645": "\u0645"}}',  # valid, with a non-ASCII name: not plain
+        '{"a": ',
+    ],
+)
+def test_strict_parse_fast_path_agrees_with_the_long_way(text):
+    """The shared decoder stops at the first sign a value is not plain and parses again
+    the long way: same value, same plainness, same error as the long way alone."""
+    from archiver.canonical import _load_noting_plain, load_strict_plain
+
+    def outcome(fn):
+        try:
+            return fn()
+        except (JSONFormatError, json.JSONDecodeError) as e:
+            return type(e).__name__, str(e).split(":")[0]
+
+    fast = outcome(lambda: load_strict_plain(text.encode()))
+    slow = outcome(lambda: _load_noting_plain(text))
+    if isinstance(slow, tuple) and slow and slow[0] == "JSONDecodeError":
+        assert fast[0] == "JSONFormatError" and fast[1] == "not JSON"
+    else:
+        assert fast == slow
+
+
+@pytest.mark.parametrize(
     "raw",
     [
         b'{"a":1,"a":2}',
