@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import json.encoder
+from sys import intern
 from typing import Any
 
 import rfc8785
@@ -75,7 +76,11 @@ class _NotPlain(Exception):
 
 
 def _fast_pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(items)
+    # Member names interned: a verify holds every manifest of the archive, each with the
+    # same eighty-odd names, and json shares names only within one document. A seventh
+    # of a verify's memory, at no measurable cost in time (the worker's marshal bytes
+    # then carry each name once per job, and the parent interns them again).
+    obj = {intern(k): v for k, v in items}
     if len(obj) != len(items):
         raise JSONFormatError(f"duplicate member name {_duplicate(items)!r}")
     if not "".join(obj).isascii():
@@ -134,7 +139,7 @@ def _load_noting_plain(text: str) -> tuple[Any, bool]:
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         nonlocal plain
-        obj = dict(items)
+        obj = {intern(k): v for k, v in items}
         if len(obj) != len(items):
             raise JSONFormatError(f"duplicate member name {_duplicate(items)!r}")
         if plain and not "".join(obj).isascii():

@@ -105,6 +105,19 @@ def test_load_strict_plain_knows_what_the_jcs_fast_path_needs(value, big):
 
 
 # -- strict JSON -------------------------------------------------------------------------------
+def test_member_names_are_shared_across_parsed_documents():
+    """A verify holds every manifest: one copy of each member name, not one per document
+    (both the plain and the long way)."""
+    from archiver.canonical import load_strict_plain
+
+    for extra in ("", ', "big": 9007199254740993'):  # plain, then not plain
+        a, _ = load_strict_plain(('{"document_id": "a", "content": {"media_type": 1}' + extra + "}").encode())
+        b, _ = load_strict_plain(('{"document_id": "b", "content": {"media_type": 2}' + extra + "}").encode())
+        (ka, kb) = (next(iter(a)), next(iter(b)))
+        assert ka == kb == "document_id" and ka is kb
+        assert next(iter(a["content"])) is next(iter(b["content"]))
+
+
 @pytest.mark.parametrize(
     "text",
     [
