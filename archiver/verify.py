@@ -760,8 +760,9 @@ class _Verifier:
             from .objectcheck import check_objects
 
             self.problems.extend(check_objects(self.archive.store, self.snap, self.documents))
-        if self.independent is None:
-            self.independent = self.independent_checks(all_events)
+        if self.independent is None:  # (a full verify ran them during the WARC scan)
+            self.run_independent(all_events)
+        assert self.independent is not None
         audit_found, log_found, ts_found, rows = self.independent
         self.problems.extend(audit_found)
         self.problems.extend(log_found)

@@ -81,10 +81,9 @@ def test_verify_reading_warc_files_in_parts_reports_the_same(archive: ArchiveFix
         monkeypatch.setenv("ARCHIVER_PARALLEL_MANIFESTS", "1" if workers == "1" else str(1 << 40))
         r = archive.run("verify", "--json").json()
         assert isinstance(r, dict)
-        problems = r["problems"]
-        return sorted((p["code"], p["document"], p["event"], p["file"], p["message"]) for p in problems), r[
-            "counts"
-        ]
+        # in the report's own order: the worker and the checks run meanwhile change nothing in it
+        problems = [(p["code"], p["document"], p["event"], p["file"], p["message"]) for p in r["problems"]]
+        return problems, r["counts"]
 
     inline = report("0", str(1 << 40))
     assert report("1", "1") == inline  # two parts, manifests shared in jobs of a few
@@ -118,13 +117,14 @@ def test_results_packed_for_the_trip_back_come_out_equal():
         sys.setrecursionlimit(limit)
 
 
-def _tagged(i: int) -> bytes:
+def _tagged(i: int, folder: str) -> bytes:
     from archiver.prehash import pack
 
+    (Path(folder) / str(i)).touch()  # the parent waits for the worker's first job
     return pack(("worker", i))
 
 
-def test_share_splits_jobs_into_a_front_for_this_process_and_a_back_for_the_worker():
+def test_share_splits_jobs_into_a_front_for_this_process_and_a_back_for_the_worker(tmp_path):
     """``prehash.share`` gives the pool every job, last first, and takes back from the
     front what the pool has not started: whatever the timing, this process did a prefix
     of the jobs and the worker the rest, each exactly once, results in job order."""
@@ -134,14 +134,18 @@ def test_share_splits_jobs_into_a_front_for_this_process_and_a_back_for_the_work
 
     calls: list[str] = []
 
-    def here(i: int) -> tuple[str, int]:
+    def here(i: int, folder: str) -> tuple[str, int]:
         return ("here", i)
 
     def meanwhile() -> None:
         calls.append("meanwhile")
-        time.sleep(0.2)  # the worker starts on the back meanwhile
+        # the worker starts on the back meanwhile: wait until it has (no race on timing)
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "299").exists():
+            assert time.monotonic() < deadline, "the worker never started"
+            time.sleep(0.01)
 
-    jobs = [(i,) for i in range(300)]
+    jobs = [(i, str(tmp_path)) for i in range(300)]
     with worker_pool(1) as pool:
         assert pool is not None
         got = share(pool, here, jobs, packed=(_tagged, unpack), meanwhile=meanwhile)
@@ -154,11 +158,8 @@ def test_share_splits_jobs_into_a_front_for_this_process_and_a_back_for_the_work
 
     # without a pool: every job here, then the other work
     order: list[object] = []
-    assert share(None, lambda i: order.append(i) or i, jobs[:3], meanwhile=lambda: order.append("m")) == [
-        0,
-        1,
-        2,
-    ]
+    got = share(None, lambda i, _: order.append(i) or i, jobs[:3], meanwhile=lambda: order.append("m"))
+    assert got == [0, 1, 2]
     assert order == [0, 1, 2, "m"]
 
 
