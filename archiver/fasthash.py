@@ -65,9 +65,12 @@ def _mth(leaves: list[bytes]) -> bytes:
     return _sha256(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:])).digest()
 
 
-def py_text_root(text: str, seed: bytes) -> tuple[bytes, int]:
-    """The token-tree root of a whole text and its token count (``redaction.py`` defines
-    the tree; this is its definition written out once more, as the reference)."""
+def py_text_root(text: str | bytes, seed: bytes) -> tuple[bytes, int]:
+    """The token-tree root of a whole text (or of its UTF-8) and its token count
+    (``redaction.py`` defines the tree; this is its definition written out once more, as
+    the reference)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
     toks: list[str] = []
     if text:
         first = _FIRST_TOKEN.match(text)
@@ -94,7 +97,7 @@ split_tokens: Callable[[str, int], list[str]] = py_split_tokens
 leaf_hashes: Callable[[bytes, list[str]], bytes] = py_leaf_hashes
 perfect_root: Callable[[bytes], bytes] = py_perfect_root
 b32encode: Callable[[bytes], str] = py_b32encode
-text_root: Callable[[str, bytes], tuple[bytes, int]] = py_text_root
+text_root: Callable[[str | bytes, bytes], tuple[bytes, int]] = py_text_root
 #: ``fsutil.write_new`` for a batch of files in one call (no Python version: the caller loops)
 write_new_files: Callable[[list[tuple[str, bytes]], bool], None] | None = None
 ACCELERATED = False

@@ -185,3 +185,82 @@ def test_pure_python_gives_the_same_token_tree():
     )
     assert json.loads(res.stdout) == mine
     assert mine["tokens"] == len(tokens(text))
+
+
+#: white space as the token rule defines it (docs/format.md, "Token tree")
+FORMAT_SPACES = {
+    *range(0x09, 0x0E),
+    *range(0x1C, 0x21),
+    0x85,
+    0xA0,
+    0x1680,
+    *range(0x2000, 0x200B),
+    0x2028,
+    0x2029,
+    0x202F,
+    0x205F,
+    0x3000,
+}
+
+
+def test_the_token_rule_white_space_is_pythons():
+    """The format names Python's ``\\s``; the C tokenizer names the code points. A Python whose
+    Unicode tables moved a character in or out of ``str.isspace`` would change every token tree
+    computed through ``re``: this fails first."""
+    assert {c for c in range(0x110000) if chr(c).isspace()} == FORMAT_SPACES
+
+
+@pytest.fixture(params=["sha-ni", "openssl"])
+def block_function(request):
+    """Each of the C tree's SHA-256 block functions (the CPU's SHA instructions, where it has
+    them, and OpenSSL's); restores the default afterwards."""
+    if not fasthash.ACCELERATED:
+        pytest.skip("archiver._fasthash is not built here")
+    from archiver import _fasthash
+
+    default = _fasthash.sha_ni()
+    if request.param == "sha-ni" and not _fasthash.sha_ni(True):
+        pytest.skip("this CPU has no SHA instructions")
+    if request.param == "openssl":
+        assert _fasthash.sha_ni(False) is False
+    yield _fasthash
+    _fasthash.sha_ni(default)
+
+
+def test_every_code_point_between_tokens(block_function):
+    """Every code point as a token's end, between letters: the C tree (UTF-8 scan) cuts and
+    hashes as the reference does (``re`` on code points)."""
+    text = "".join(chr(c) + "x" for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    seed = bytes(range(32))
+    assert block_function.text_root(text, seed) == fasthash.py_text_root(text, seed)
+
+
+def test_tokens_of_every_length_across_block_edges(block_function):
+    """Leaves of one to five SHA-256 blocks (a token of over 230 bytes takes the long way), in
+    pairs and alone, in trees of every size up to 70 tokens."""
+    seed = os.urandom(32)
+    lengths = list(range(0, 300))
+    toks = ["ب" * (n // 2) + "a" * (n % 2) + " " for n in lengths]
+    salts = hashlib.shake_256(seed).digest(16 * len(toks))
+    assert block_function.leaf_hashes(salts, toks) == fasthash.py_leaf_hashes(salts, toks)
+    assert block_function.leaf_hashes(salts[16:], toks[1:]) == fasthash.py_leaf_hashes(salts[16:], toks[1:])
+    for n in range(1, 71):
+        text = "".join(toks[(7 * i) % len(toks)] for i in range(n))
+        assert block_function.text_root(text, seed) == fasthash.py_text_root(text, seed)
+    for k in range(8):
+        nodes = os.urandom(32 << k)
+        assert block_function.perfect_root(nodes) == fasthash.py_perfect_root(nodes)
+
+
+def test_the_cpu_instructions_are_used_where_present():
+    """``sha_ni()`` reports the CPU's SHA extensions (x86 ``sha_ni`` in /proc/cpuinfo)."""
+    if not fasthash.ACCELERATED:
+        pytest.skip("archiver._fasthash is not built here")
+    from archiver import _fasthash
+
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = f.read().split()
+    except OSError:
+        pytest.skip("no /proc/cpuinfo")
+    assert _fasthash.sha_ni() == ("sha_ni" in flags)
