@@ -5,14 +5,13 @@ Memory is bounded by ``CHUNK`` whatever the document's size.
 
 from __future__ import annotations
 
-import codecs
 import mimetypes
 from dataclasses import dataclass
 from typing import IO, Any
 
 from .parhash import Hashes
 from .redaction import TokenTreeBuilder
-from .textdigest import TextDigester
+from .textdigest import TextDigester, text_codec
 
 CHUNK = 1 << 20
 
@@ -81,7 +80,7 @@ def binary_media_type(
         LookupError: ``charset`` names no codec Python knows.
     """
     if charset is not None:
-        codecs.lookup(charset)
+        text_codec(charset)
     detected = media_type or sniff(first, filename)
     if detected is not None and not is_textual(detected):
         return detected
@@ -112,7 +111,7 @@ def digest_stream(
         OSError: the stream could not be read.
     """
     if charset is not None:
-        codecs.lookup(charset)
+        text_codec(charset)
     hashes = Hashes()
     first = stream.read(CHUNK)
     detected = media_type or sniff(first, filename)

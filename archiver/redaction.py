@@ -172,12 +172,18 @@ class TokenTreeBuilder:
     def finish(self) -> dict[str, Any]:
         """The ``content.redactable`` member of the capture manifest."""
         if self._held is not None:
-            root, count = text_root("".join(self._held), self._seed)
-            return {"scheme": SCHEME, "root": root.hex(), "tokens": count}
+            return whole_tree("".join(self._held), self._seed)
         if self._pending:
             self._emit_many([self._pending])
             self._pending = ""
         return {"scheme": SCHEME, "root": self._tree.root().hex(), "tokens": self._tree.size}
+
+
+def whole_tree(text: str | bytes, seed: bytes) -> dict[str, Any]:
+    """The ``content.redactable`` member for a whole text, given as ``str`` or as the
+    bytes of its UTF-8 (the caller has decoded them: they are UTF-8)."""
+    root, count = text_root(text, seed)
+    return {"scheme": SCHEME, "root": root.hex(), "tokens": count}
 
 
 def tree_of(text: str, seed: bytes) -> dict[str, Any]:

@@ -22,6 +22,22 @@ import unicodedata
 from collections.abc import Callable
 
 MAX_PENDING = 1 << 22  # characters held back while waiting for a safe cut
+#: a block up to this size may be digested whole (``digest_whole``): no codec Python has
+#: decodes a byte to more than one character, so its text stays within ``MAX_PENDING``
+WHOLE_BYTES = 1 << 20
+
+
+def text_codec(encoding: str) -> codecs.CodecInfo:
+    """The codec of a charset name, refusing the bytes-to-bytes ones (``base64``, ``hex``,
+    ``zlib``...) as ``bytes.decode`` does: they decode to bytes, not text.
+
+    Raises:
+        LookupError: no codec of that name, or not a text encoding.
+    """
+    info = codecs.lookup(encoding)
+    if not getattr(info, "_is_text_encoding", True):
+        raise LookupError(f"{encoding!r} is not a text encoding")
+    return info
 
 
 class TextDigester:
@@ -29,8 +45,9 @@ class TextDigester:
 
     def __init__(self, encoding: str, on_text: Callable[[str], None] | None = None) -> None:
         """``on_text`` receives the decoded text as it streams (before normalisation)."""
+        """Raises LookupError: ``encoding`` is not a text encoding Python knows."""
         self._on_text = on_text
-        self._decoder = codecs.getincrementaldecoder(encoding)("strict")
+        self._decoder = text_codec(encoding).incrementaldecoder("strict")
         self._hash = hashlib.sha256()
         self._pending = ""
         self._started = False
@@ -98,6 +115,41 @@ class TextDigester:
         if not self._push(tail, final=True):
             return None
         return self._hash.hexdigest()
+
+
+def digest_whole(
+    data: bytes, encoding: str, data_sha256: bytes | None = None
+) -> tuple[str | None, str | None]:
+    """What a ``TextDigester`` fed ``data`` (at most ``WHOLE_BYTES``) in any chunks gives,
+    in a few calls instead of its per-chunk loop, and the decoded text (before the
+    digest's normalisation, as ``on_text`` would see it); ``(None, None)`` when the bytes
+    are not text.
+
+    ``data_sha256``: the SHA-256 of ``data``, when known. UTF-8 text already in the
+    digest's normal form (no BOM, no CR, NFC: an article as archived) is its own
+    normalised encoding, so its digest is that one, without encoding and hashing again.
+
+    Raises:
+        LookupError: ``encoding`` is not a text encoding Python knows.
+    """
+    codec = text_codec(encoding)
+    try:
+        # the incremental decoder, as the streaming digester's: codecs' one-shot and
+        # incremental forms differ at the edges (utf-8-sig takes a truncated BOM at the
+        # end as nothing incrementally, as an error in one call)
+        text = codec.incrementaldecoder("strict").decode(data, True)
+    except (UnicodeDecodeError, ValueError):
+        return None, None
+    if "\x00" in text:
+        return None, None
+    body = text[1:] if text.startswith("\ufeff") else text
+    if "\r" in body:
+        body = body.replace("\r\n", "\n").replace("\r", "\n")
+    normal = unicodedata.normalize("NFC", body)
+    # (normalize returns its argument itself when it is already NFC)
+    if data_sha256 is not None and normal is text and codec.name == "utf-8":
+        return data_sha256.hex(), text
+    return hashlib.sha256(normal.encode("utf-8")).hexdigest(), text
 
 
 def text_sha256(data: bytes, encoding: str = "utf-8") -> str | None:

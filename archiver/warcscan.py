@@ -11,9 +11,9 @@ from typing import Any, BinaryIO
 from .httpblock import MAX_HEAD, HeadTooLarge, PayloadSplitter, is_http_record, payload_chunks
 from .layout import warc_key
 from .parhash import Hashes
-from .redaction import TokenTreeBuilder
+from .redaction import TokenTreeBuilder, whole_tree
 from .storage import Store
-from .textdigest import TextDigester
+from .textdigest import WHOLE_BYTES, TextDigester, digest_whole, text_codec
 from .warcread import RecordReader, WarcFormatError, next_member_offset
 
 
@@ -90,12 +90,16 @@ def read_record(
         info.refers_to = h.get("warc-refers-to")
         info.concurrent_to = h.get("warc-concurrent-to")
         block_hashes = Hashes()
-        tree = TokenTreeBuilder(text.seed) if text is not None and text.seed is not None else None
-        pieces: list[str] | None = (
-            [] if text is not None and tree is None and text.seed_at is not None else None
-        )
+        tree: TokenTreeBuilder | None = None
+        pieces: list[str] | None = None
         digester = None
-        if text is not None:
+        whole: list[bytes] | None = None  # a text block small enough to take whole
+        if text is not None and h.content_length <= WHOLE_BYTES:
+            whole = []
+            utf8 = text_codec(text.charset).name == "utf-8"  # (LookupError: as a digester's)
+        elif text is not None:
+            tree = TokenTreeBuilder(text.seed) if text.seed is not None else None
+            pieces = [] if tree is None and text.seed_at is not None else None
             on_text = tree.feed if tree is not None else (pieces.append if pieces is not None else None)
             digester = TextDigester(text.charset, on_text)
         small: list[bytes] | None = []
@@ -111,7 +115,9 @@ def read_record(
                 if split is not None:
                     chunk = split.feed(chunk)
                     payload_hashes.update(chunk)
-                if digester is not None:
+                if whole is not None:
+                    whole.append(chunk)
+                elif digester is not None:
                     digester.update(chunk)
             if split is not None:
                 split.finish()
@@ -125,6 +131,13 @@ def read_record(
         assert sha512 is not None and payload_sha512 is not None
         info.sha512, info.payload_sha512 = sha512, payload_sha512
         info.text_sha256 = digester.result() if digester is not None else None
+        if whole is not None and text is not None:
+            data = b"".join(whole)
+            info.text_sha256, decoded = digest_whole(data, text.charset, info.payload_sha256)
+            if decoded is not None and text.seed is not None:
+                info.redactable = whole_tree(data if utf8 else decoded, text.seed)
+            elif decoded is not None and text.seed_at is not None:
+                info.text = decoded
         if tree is not None and info.text_sha256 is not None:
             info.redactable = tree.finish()
         if pieces is not None and info.text_sha256 is not None:

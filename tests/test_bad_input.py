@@ -82,6 +82,16 @@ def test_invalid_metadata_option(populated, arabic_dir):
     assert "/published" in res.stderr  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("charset", ["no-such-charset", "base64", "hex"])
+def test_a_charset_that_is_not_a_text_encoding(populated, arabic_dir, charset):
+    """``base64`` and ``hex`` are codecs, but of bytes to bytes: refused like an unknown
+    charset, not a traceback."""
+    res = _unchanged(
+        populated, lambda: populated.run("ingest", str(arabic_dir / "b.txt"), "--charset", charset)
+    )
+    assert "unknown charset" in res.stderr  # type: ignore[attr-defined]
+
+
 def test_not_a_regular_file(populated, tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from archiver import errors
 from archiver.canonical import JSONFormatError, canonical_bytes, load_strict, pretty_bytes
 from archiver.digests import digest_stream, sniff
+from archiver.redaction import tokens
 from archiver.schema import SCHEMA_NAMES, schema_errors, schema_text, validator
 from archiver.textdigest import TextDigester, text_sha256
 from archiver.warcread import RecordReader, WarcFormatError
@@ -212,6 +214,116 @@ def test_streamed_text_digest_equals_whole_text_definition(parts, sizes):
         ).encode()
     ).hexdigest()
     assert t.result() == text_sha256(data) == expected
+
+
+@given(
+    st.lists(text_alphabet | st.sampled_from(["\x00", "\r\n", "\u0301", "\U0001f600"]), max_size=60),
+    st.sampled_from(["utf-8", "UTF8", "utf-8-sig", "utf-16", "cp1256", "latin-1", "iso-8859-6"]),
+    st.lists(st.integers(1, 9), min_size=1, max_size=8),
+    st.booleans(),
+)
+@settings(max_examples=400)
+def test_whole_text_digest_equals_the_streamed_one(parts, encoding, sizes, garble):
+    """``digest_whole`` (a block taken whole, as a verify reads articles) gives what the
+    streaming digester gives for the same bytes in any chunks, and the text it was fed."""
+    from archiver.textdigest import digest_whole
+
+    data = "".join(parts).encode(encoding, "replace")
+    if garble and data:
+        data = data[:-1]  # often cuts a multi-byte character or a UTF-16 unit: not text
+    fed: list[str] = []
+    t = TextDigester(encoding, fed.append)
+    stream = Chunky(data, sizes)
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        t.update(chunk)
+    want = t.result()
+    for known in (None, hashlib.sha256(data).digest()):
+        digest, text = digest_whole(data, encoding, known)
+        assert digest == want
+        assert text == (None if want is None else "".join(fed))
+
+
+def test_whole_text_digest_takes_the_known_digest_only_for_normal_utf8():
+    """The shortcut (the block's own SHA-256 as its text digest) applies to UTF-8 already
+    in normal form and to nothing else: a wrong "known" digest shows which path ran."""
+    from archiver.textdigest import digest_whole
+
+    wrong = b"\x01" * 32
+    normal = "صور قيصر\nسطر".encode()
+    assert digest_whole(normal, "utf-8", wrong)[0] == wrong.hex()
+    for data, encoding in [
+        ("سطر\r\nسطر".encode(), "utf-8"),  # CR LF: normalised
+        ("\ufeffسطر".encode(), "utf-8"),  # BOM: removed
+        ("cafe\u0301".encode(), "utf-8"),  # not NFC
+        ("سطر".encode("cp1256"), "cp1256"),  # not UTF-8
+        (b"plain", "utf-8-sig"),  # another codec, though the same bytes
+    ]:
+        assert digest_whole(data, encoding, wrong)[0] == text_sha256(data, encoding) != wrong.hex()
+
+
+@pytest.mark.parametrize("codec", ["base64", "hex", "zlib", "rot13", "no-such-codec"])
+def test_a_charset_that_is_not_a_text_encoding_is_refused(codec, tmp_path):
+    """Bytes-to-bytes codecs decode to bytes: named as a charset they are refused like an
+    unknown one (they used to reach the digester and fail with a TypeError)."""
+    from archiver.textdigest import digest_whole
+    from archiver.warcscan import TextCheck, read_record
+
+    with pytest.raises(LookupError):
+        TextDigester(codec)
+    with pytest.raises(LookupError):
+        digest_whole(b"YWJj", codec)
+    with pytest.raises(LookupError):
+        digest_stream(io.BytesIO(b"YWJj"), filename="a.txt", charset=codec)
+    record = gzip.compress(b"WARC/1.1\r\nWARC-Type: resource\r\nContent-Length: 4\r\n\r\nYWJj\r\n\r\n")
+    for big in (False, True):  # a block taken whole, and one streamed
+        import archiver.warcscan as warcscan
+
+        saved = warcscan.WHOLE_BYTES
+        warcscan.WHOLE_BYTES = 0 if big else saved
+        try:
+            info, _ = read_record(io.BytesIO(record), 0, text=TextCheck(codec, bytes(32)))
+        finally:
+            warcscan.WHOLE_BYTES = saved
+        assert info.error is not None and "unreadable" in info.error
+
+
+@pytest.mark.parametrize(
+    ("text", "charset"),
+    [
+        ("صور قيصر، أدلة على التعذيب.\n" * 300, "utf-8"),
+        ("\ufeffسطر أول\r\nسطر ثانٍ\r\n", "utf-8"),
+        ("cafe\u0301 \u0642\u064e\rline", "utf-8"),
+        ("سطر أول\r\nسطر", "cp1256"),
+        ("a\x00b", "utf-8"),
+        ("", "utf-8"),
+    ],
+)
+def test_a_text_record_taken_whole_or_streamed_gives_the_same(text, charset):
+    """A verify takes a small text block whole (``digest_whole``, ``whole_tree``) and streams
+    a large one: the same text digest, token tree and held text either way."""
+    import archiver.warcscan as warcscan
+    from archiver.warcscan import TextCheck, read_record
+
+    block = text.encode(charset)
+    head = f"WARC/1.1\r\nWARC-Type: resource\r\nContent-Length: {len(block)}\r\n\r\n".encode()
+    record = gzip.compress(head + block + b"\r\n\r\n")
+    seed = bytes(range(32))
+    seen = []
+    for whole in (True, False):
+        saved = warcscan.WHOLE_BYTES
+        warcscan.WHOLE_BYTES = saved if whole else -1
+        try:
+            with_seed, _ = read_record(io.BytesIO(record), 0, text=TextCheck(charset, seed))
+            deferred, _ = read_record(io.BytesIO(record), 0, text=TextCheck(charset, None, 999))
+        finally:
+            warcscan.WHOLE_BYTES = saved
+        assert with_seed.error is None and deferred.error is None
+        seen.append((with_seed.text_sha256, with_seed.redactable, deferred.text_sha256, deferred.text))
+    assert seen[0] == seen[1]
+    assert seen[0][0] == text_sha256(block, charset)
+    if seen[0][0] is not None:
+        assert seen[0][3] == text
+        assert seen[0][1]["tokens"] == len(tokens(text))
 
 
 def test_text_digest_refuses_non_text():
