@@ -157,14 +157,40 @@ def share(
     packed: tuple[Callable[..., bytes], Callable[[bytes], R]] | None = None,
     meanwhile: Callable[[], None] | None = None,
 ) -> list[R]:
-    """``fn(*job)`` for every job, results in job order, the work shared as it goes: the
-    pool is given every job, last first, and this process takes jobs from the front,
-    each one it can still take back from the pool (``Future.cancel``), until they meet.
+    """``fn(*job)`` for every job, results in job order, the work shared as it goes
+    (``share_each``)."""
+    results: list[Any] = [None] * len(jobs)
+
+    def keep(i: int, result: R) -> None:
+        results[i] = result
+
+    share_each(pool, fn, jobs, keep, packed=packed, meanwhile=meanwhile)
+    return results
+
+
+def share_each(
+    pool: ProcessPoolExecutor | None,
+    fn: Callable[..., R],
+    jobs: Sequence[tuple[Any, ...]],
+    consume: Callable[[int, R], None],
+    *,
+    packed: tuple[Callable[..., bytes], Callable[[bytes], R]] | None = None,
+    meanwhile: Callable[[], None] | None = None,
+) -> None:
+    """``consume(i, fn(*jobs[i]))`` for every job, in this process, the jobs themselves
+    shared as they go: the pool is given every job, last first, and this process takes
+    jobs from the front, each one it can still take back from the pool
+    (``Future.cancel``), until they meet.
 
     A fixed half each left one side waiting for the other: a worker starts late (a new
     interpreter), pays for sending its results back, and shares the machine with
     whatever else runs. Jobs should be small (a few dozen milliseconds) so the last one
     waits little.
+
+    ``consume`` sees each result as soon as this process has it: its own at once, the
+    pool's when it is between two of its own jobs and finds them done. So work that
+    ``consume`` does is shared too: while this process does it, the pool takes more of
+    the jobs. Results come in no set order (each with its index).
 
     ``packed``: (``remote``, ``decode``): the pool runs ``remote(*job)``, which returns
     ``fn``'s result as bytes, and this process ``decode``s them. Pickling nested values
@@ -174,34 +200,44 @@ def share(
     jobs (with no pool, after them).
     """
     if pool is None:
-        inline = [fn(*job) for job in jobs]
+        for i, job in enumerate(jobs):
+            consume(i, fn(*job))
         if meanwhile is not None:
             meanwhile()
-        return inline
+        return
     remote, decode = packed if packed is not None else (fn, None)
-    results: list[Any] = [None] * len(jobs)
     futures: list[Future[Any] | None] = [None] * len(jobs)
+
+    def collect(k: int) -> None:
+        f = futures[k]
+        assert f is not None
+        futures[k] = None
+        got = f.result()
+        consume(k, decode(got) if decode is not None else got)
+
     try:
         for i in reversed(range(len(jobs))):
             futures[i] = pool.submit(remote, *jobs[i])
         if meanwhile is not None:
             meanwhile()
-        for i, job in enumerate(jobs):
-            f = futures[i]
+        front, back = 0, len(jobs)  # this process has jobs [:front]; results [back:] are in
+        while front < back:
+            f = futures[front]
             assert f is not None
             if not f.cancel():
                 break  # the pool has started on this one: we have met
-            futures[i] = None
-            results[i] = fn(*job)
-        for i, f in enumerate(futures):
-            if f is not None:
-                got = f.result()
-                results[i] = decode(got) if decode is not None else got
+            futures[front] = None
+            consume(front, fn(*jobs[front]))
+            front += 1
+            while back > front and futures[back - 1].done():  # type: ignore[union-attr]
+                back -= 1
+                collect(back)
+        for k in range(front, back):
+            collect(k)
     finally:
         for f in futures:
             if f is not None:
                 f.cancel()
-    return results
 
 
 def pack(value: Any) -> bytes:

@@ -37,7 +37,7 @@ import itertools
 import json
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,6 +101,10 @@ MAX_ATTACHMENT = 64 << 20  # diffs and proofs are read whole; nothing legitimate
 MAX_DEFERRED_TEXT = 16 << 20  # a text held while its seed is reached; larger ones: seed read first
 
 
+class _NotReady(Exception):
+    """An early check (``_Verifier.check_early``) needs a record not read yet."""
+
+
 def _pos(ref: Mapping[str, Any]) -> Pos:
     return (str(ref["warc_file"]), int(ref["offset"]))
 
@@ -132,6 +136,10 @@ class _Verifier:
         self.progress: Callable[[int], None] | None = None  # advanced once per document checked
         self.pool: ProcessPoolExecutor | None = None  # the worker sharing a full verify's work
         self.independent: Independent | None = None  # ``independent_checks``, once run
+        # documents checked while the WARC files are read (``check_early``): their results
+        self.early: dict[str, tuple[set[Pos], dict[str, Pos]]] = {}
+        self.early_mode = False  # checking early: what is not read yet raises _NotReady
+        self.ticked: set[str] = set()  # documents counted by ``progress``
 
     def add(
         self,
@@ -248,6 +256,8 @@ class _Verifier:
         if pos not in self.records:
             if pos[1] >= self.snap.warc_sizes.get(pos[0], 0):
                 return None
+            if self.early_mode:
+                raise _NotReady  # in a part not read yet, or not a record's start
             try:
                 with self.store.open(warc_key(pos[0])) as f:
                     self.records[pos] = read_record(f, pos[1], text=self.texts.get(pos))[0]
@@ -261,16 +271,21 @@ class _Verifier:
             self.counts.records += 1
             self.counts.bytes += info.size
 
-    def scan_all(self, expected: dict[str, list[int]], meanwhile: Callable[[], None]) -> None:
+    def scan_all(
+        self, expected: dict[str, list[int]], meanwhile: Callable[[], None], chains: dict[str, list[Event]]
+    ) -> None:
         """Step 6: read every WARC file once. A large file is cut at record boundaries
         the manifests name and its parts read in worker processes in parallel;
-        ``meanwhile`` runs here while the worker starts on them."""
-        from .prehash import share
+        ``meanwhile`` runs here while the worker starts on them. Each document whose
+        records are all in the parts read so far is checked as soon as they are
+        (``check_early``), between two parts: that work is shared too."""
+        from .prehash import share_each
 
-        jobs = []
+        jobs: list[tuple[Any, ...]] = []
         texts_in: dict[str, dict[int, TextCheck]] = defaultdict(dict)
         for (name, off), t in self.texts.items():
             texts_in[name][off] = t
+        starts: dict[str, tuple[int, list[int]]] = {}  # file -> (its first job, its parts' starts)
         for warc in self.snap.warc_sizes:
             size = self.snap.warc_sizes[warc]
             texts = texts_in.get(warc, {})
@@ -279,6 +294,7 @@ class _Verifier:
             parts = max(2, size // int(os.environ.get("ARCHIVER_PART_BYTES", PART_BYTES)))
             cuts = split_points(known, size, parts) if self.pool and size >= _bytes_threshold() else []
             bounds = [0, *cuts, size]
+            starts[warc] = (len(jobs), bounds[:-1])
             for a, b in itertools.pairwise(bounds):
                 # only what lies in the part: each job is sent to the worker whole
                 inside = known[bisect.bisect_left(known, a) : bisect.bisect_left(known, b)]
@@ -287,11 +303,27 @@ class _Verifier:
                 ]
                 part = {o: texts[o] for o in with_text}
                 jobs.append((self.archive.store, warc_key(warc), inside, part, a, b))
-        results = share(
-            self.pool, scan_range, jobs, packed=(scan_range_packed, unpack_records), meanwhile=meanwhile
-        )
-        for (_, key, *_), found in zip(jobs, results, strict=True):
-            name = key.removeprefix(STORE)
+
+        ranks = {name: i for i, name in enumerate(self.snap.warc_sizes)}
+
+        def job_of(pos: Pos) -> int | None:
+            first, part_starts = starts.get(pos[0], (0, []))
+            if not 0 <= pos[1] < self.snap.warc_sizes.get(pos[0], 0):
+                return None  # reported missing, whenever checked
+            return first + bisect.bisect_right(part_starts, pos[1]) - 1
+
+        # the documents each part's reading may complete, and how many parts each waits for
+        waiting_on: dict[int, list[str]] = defaultdict(list)
+        outstanding: dict[str, int] = {}
+        for doc, events in chains.items():
+            needed = {k for e in events for p in self.positions(e) if (k := job_of(p)) is not None}
+            outstanding[doc] = len(needed)
+            for k in needed:
+                waiting_on[k].append(doc)
+
+        def consume(k: int, found: list[tuple[int, RecordInfo]]) -> None:
+            name = jobs[k][1].removeprefix(STORE)
+            rank = ranks[name]
             for offset, info in found:
                 self.records[(name, offset)] = info
                 self.count(info)
@@ -300,7 +332,24 @@ class _Verifier:
                     and info.record_type == "metadata"
                     and (info.content_type == MANIFEST_CONTENT_TYPE)
                 ):
-                    self.manifest_at.setdefault("sha256:" + info.sha256.hex(), (name, offset))
+                    # a manifest's first copy in the files' order, whatever order parts come in
+                    key = "sha256:" + info.sha256.hex()
+                    had = self.manifest_at.get(key)
+                    if had is None or (rank, offset) < (ranks[had[0]], had[1]):
+                        self.manifest_at[key] = (name, offset)
+            for doc in waiting_on.pop(k, ()):
+                outstanding[doc] -= 1
+                if outstanding[doc] == 0:
+                    self.check_early(doc, chains[doc])
+
+        share_each(
+            self.pool,
+            scan_range,
+            jobs,
+            consume,
+            packed=(scan_range_packed, unpack_records),
+            meanwhile=meanwhile,
+        )
 
     def fetch(self, e: Event, pos: Pos, what: str, record_id: str) -> RecordInfo | None:
         """A record a manifest names, with the checks common to all of them."""
@@ -448,11 +497,11 @@ class _Verifier:
         uri = f"urn:archiver:event:{e.document_id}/{e.sequence}"
         candidates: list[Pos] = []
         if self.full:
-            candidates = [p for p, i in self.records.items() if i.error is None and i.target_uri == uri]
-        if e.action in ("captured", "edited", "redacted"):
-            # a capture or edit writes its manifest copy right after its own records
-            last = e.storage.get("seed") or e.storage
-            candidates.append((str(last["warc_file"]), int(last["offset"]) + int(last["length"])))
+            # (sorted: records arrive in no set order when parts are read in parallel)
+            candidates = sorted(p for p, i in self.records.items() if i.error is None and i.target_uri == uri)
+        after = _after_own_records(e)
+        if after is not None:
+            candidates.append(after)
         where: dict[str, Any] = {"document": e.document_id, "event": e.sequence}
         for pos in candidates:
             info = self.record(pos)
@@ -492,9 +541,29 @@ class _Verifier:
             out.append(("redaction proof", e.raw["redaction"]["proof"]))
         return out
 
+    def positions(self, e: Event) -> Iterator[Pos]:
+        """The WARC positions an event names: its own record, its content's, its attachments'."""
+        for ref in (e.storage, e.content_ref, *(a for _, a in self.attachments(e))):
+            yield _pos(ref)
+
     def find_manifest_record(self, e: Event) -> Pos | None:
         """Where this manifest's WARC copy is (the full scan, else the index's hint, else a scan)."""
         if self.full:
+            # where the event wrote it, if it is there; else its first copy in the files'
+            # order (a check while the files are still read waits for the last part)
+            after = _after_own_records(e)
+            if after is not None:
+                info = self.records.get(after)
+                if (
+                    info is not None
+                    and info.error is None
+                    and info.record_type == "metadata"
+                    and info.content_type == MANIFEST_CONTENT_TYPE
+                    and "sha256:" + info.sha256.hex() == e.digest
+                ):
+                    return after
+            if self.early_mode:
+                raise _NotReady
             return self.manifest_at.get(e.digest)
         hint = self.hints.get((e.document_id, e.sequence))
         if hint is not None:
@@ -511,6 +580,8 @@ class _Verifier:
         return pos
 
     def check_content(self, e: Event, info: RecordInfo, pos: Pos) -> None:
+        if info.text is not None and self.early_mode:
+            raise _NotReady  # its token tree waits for a seed in another part
         c = e.content
         diffs = []
         if info.payload_size != c["size"]:
@@ -730,29 +801,19 @@ class _Verifier:
         if self.full:
             expected: dict[str, list[int]] = defaultdict(list)
             for e in all_events:
-                for ref in (e.storage, e.content_ref, *(a for _, a in self.attachments(e))):
-                    expected[str(ref["warc_file"])].append(int(ref["offset"]))
-            self.scan_all(expected, lambda: self.run_independent(all_events))
+                for name, offset in self.positions(e):
+                    expected[name].append(offset)
+            self.scan_all(expected, lambda: self.run_independent(all_events), chains)
             self.finish_deferred_trees()
         accounted: set[Pos] = {(name, 0) for name in self.snap.warc_sizes}
         self.meta_of: dict[str, Pos] = {}
         for doc, events in chains.items():
-            before: Event | None = None
-            for e in events:
-                accounted |= self.check_event_records(e)
-                meta = self.find_manifest_record(e)
-                if meta is not None:
-                    self.meta_of[e.digest] = meta
-                if e.action in ("edited", "redacted"):
-                    self.check_diff(e)
-                if e.action == "redacted" and before is not None:
-                    self.check_redaction(before, e)
-                if e.action in ("captured", "edited", "redacted") and (
-                    e.sequence == 0 or e.action != "captured"
-                ):
-                    before = e
-            if self.progress is not None:
-                self.progress(1)
+            done = self.early.get(doc)
+            if done is None:
+                done = self.check_document(events)
+                self.tick(doc)
+            accounted |= done[0]
+            self.meta_of.update(done[1])
             del doc
         if self.full:
             self.check_orphans(accounted | self.claimed)
@@ -777,6 +838,51 @@ class _Verifier:
             counts=self.counts,
             problems=tuple(self.problems),
         )
+
+    def check_document(self, events: list[Event]) -> tuple[set[Pos], dict[str, Pos]]:
+        """Steps 5-6 for one document's chain: the positions its events account for, and
+        where each event's manifest copy is (by manifest id)."""
+        accounted: set[Pos] = set()
+        metas: dict[str, Pos] = {}
+        before: Event | None = None
+        for e in events:
+            accounted |= self.check_event_records(e)
+            meta = self.find_manifest_record(e)
+            if meta is not None:
+                metas[e.digest] = meta
+            if e.action in ("edited", "redacted"):
+                self.check_diff(e)
+            if e.action == "redacted" and before is not None:
+                self.check_redaction(before, e)
+            if e.action in ("captured", "edited", "redacted") and (e.sequence == 0 or e.action != "captured"):
+                before = e
+        return accounted, metas
+
+    def check_early(self, doc: str, events: list[Event]) -> None:
+        """``check_document`` while the WARC files are still being read, once the parts
+        holding the document's records are in. Kept only if it finds nothing wrong and
+        needs nothing not read yet (a record elsewhere, a manifest copy not where its
+        event wrote it, a token tree waiting for its seed); else the document is checked
+        again after the reading, as if this had not happened: problems keep the report's
+        order. What it finds does not depend on the order parts are read in."""
+        saved, self.problems = self.problems, []
+        self.early_mode = True
+        try:
+            done = self.check_document(events)
+        except _NotReady:
+            return
+        finally:
+            clean = not self.problems
+            self.problems = saved
+            self.early_mode = False
+        if clean:
+            self.early[doc] = done
+            self.tick(doc)
+
+    def tick(self, doc: str) -> None:
+        if self.progress is not None and doc not in self.ticked:
+            self.ticked.add(doc)
+            self.progress(1)
 
     def run_independent(self, events: list[Event]) -> None:
         self.independent = self.independent_checks(events)
@@ -1065,6 +1171,15 @@ def resolve_by_files(store: Store, prefix: str) -> str:
         shown = ", ".join(sorted(found)[:5]) + (", ..." if len(found) > 5 else "")
         raise DocumentNotFound(f"document prefix {prefix!r} is ambiguous: {shown}")
     return found.pop()
+
+
+def _after_own_records(e: Event) -> Pos | None:
+    """Where a capture, edit or redaction wrote its manifest copy: right after its own
+    records (other events write theirs wherever the file then ends)."""
+    if e.action not in ("captured", "edited", "redacted"):
+        return None
+    last = e.storage.get("seed") or e.storage
+    return (str(last["warc_file"]), int(last["offset"]) + int(last["length"]))
 
 
 def _claimed_positions(data: bytes) -> set[Pos]:

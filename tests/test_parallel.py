@@ -59,6 +59,25 @@ def test_verify_reading_warc_files_in_parts_reports_the_same(archive: ArchiveFix
     manifests = {
         load(archive.files, k)["document_id"]: load(archive.files, k) for k in manifest_keys(archive.files)
     }
+    # events whose records are far apart from their document's: an attestation and a new
+    # version (600 KB: hundreds of parts), written after all captures
+    archive.ok("keys", "generate", "audrey", "--role", "auditor")
+    archive.ok("--key", "audrey", "attest", docs[6])
+    (tmp_path / "v2.bin").write_bytes(os.urandom(600_000))
+    archive.ok("edit", docs[4], str(tmp_path / "v2.bin"), "--reason", "a second version")
+    # a second copy of the attestation's manifest record, at the end of the file: the first
+    # copy is the one and the second an orphan, though the worker reads the end first (an
+    # attestation writes its copy wherever the file ends: it is checked after all parts)
+    from archiver.warcscan import scan_file
+
+    warc = "store/" + manifests[docs[0]]["storage"]["warc_file"]
+    [(at, length)] = [
+        (offset, info.length)
+        for offset, info in scan_file(archive.open().store, warc)
+        if info.target_uri == f"urn:archiver:event:{docs[6]}/1"
+    ]
+    raw = archive.files.read(warc)
+    archive.files.write(warc, raw + raw[at : at + length])
     # damage one record early in the file and one late: each part finds its own; and one
     # manifest in each half of the manifests (a worker process checks the second half)
     for key in (manifest_keys(archive.files)[1], manifest_keys(archive.files)[-2]):
@@ -94,6 +113,8 @@ def test_verify_reading_warc_files_in_parts_reports_the_same(archive: ArchiveFix
     assert {("content-mismatch", docs[2]), ("content-mismatch", docs[-3])} <= found
     # (the edited manifests also differ from their log leaves, index rows and WARC copies)
     assert {("signature-invalid", load(archive.files, k)["document_id"]) for k in edited} <= found
+    assert ("record-orphan", None) in found  # the second copy
+    assert not {d for c, d in found if c != "record-orphan"} & {docs[4], docs[6]}
 
 
 def test_results_packed_for_the_trip_back_come_out_equal():
@@ -161,6 +182,48 @@ def test_share_splits_jobs_into_a_front_for_this_process_and_a_back_for_the_work
     got = share(None, lambda i, _: order.append(i) or i, jobs[:3], meanwhile=lambda: order.append("m"))
     assert got == [0, 1, 2]
     assert order == [0, 1, 2, "m"]
+
+
+def test_share_each_consumes_the_pools_results_between_its_own_jobs():
+    """``share_each`` hands this process each of the pool's finished results as soon as it is
+    between two of its own jobs, so what ``consume`` does is shared too. Made deterministic
+    with a thread pool: its worker finishes job k before it starts job k - 1, and the
+    pool's third job waits until this process has consumed the first two."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from archiver.prehash import share_each
+
+    n = 40
+    log: list[str] = []
+    third_started, go = threading.Event(), threading.Event()
+
+    def job(i: int) -> int:
+        if threading.current_thread() is threading.main_thread():
+            log.append(f"here {i}")
+            if i == 0:
+                assert third_started.wait(120), "the pool never reached its third job"
+        elif i <= n - 3:
+            third_started.set()
+            assert go.wait(120)
+        return i * i
+
+    got: dict[int, int] = {}
+
+    def consume(i: int, result: int) -> None:
+        assert i not in got
+        got[i] = result
+        log.append(f"consume {i}")
+        if i == n - 2:
+            go.set()
+
+    with ThreadPoolExecutor(1) as pool:
+        share_each(pool, job, [(i,) for i in range(n)], consume)  # type: ignore[arg-type]
+    assert got == {i: i * i for i in range(n)}
+    assert log[:4] == ["here 0", "consume 0", f"consume {n - 1}", f"consume {n - 2}"]
+    mine = [int(x.split()[1]) for x in log if x.startswith("here")]
+    assert mine == list(range(len(mine)))  # a prefix, in order, each consumed right after
+    assert all(log[log.index(f"here {i}") + 1] == f"consume {i}" for i in mine)
 
 
 def test_share_raises_what_a_worker_job_raised():
