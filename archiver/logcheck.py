@@ -55,7 +55,7 @@ def record_keys(store: Store) -> list[str]:
         suffix = pattern.removeprefix("*")
         out += [
             e.key
-            for e in store.files(f"{MANIFESTS}{sub}/")
+            for e in store.names(f"{MANIFESTS}{sub}/")
             if e.key.endswith(suffix) and not e.name.startswith(".")
         ]
     return sorted(out)

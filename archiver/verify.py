@@ -156,10 +156,10 @@ class _Verifier:
     def load_events(self) -> dict[str, list[Event]]:
         by_doc: dict[str, list[Event]] = defaultdict(list)
         if self.documents is None:
-            entries = self.store.files(EVENTS)
+            entries = self.store.names(EVENTS)
         else:  # only these documents' files: no need to list the whole archive
             entries = sorted(
-                (e for d in self.documents for e in self.store.files(events_prefix(d))), key=lambda e: e.key
+                (e for d in self.documents for e in self.store.names(events_prefix(d))), key=lambda e: e.key
             )
         todo: list[str] = []
         for entry in entries:

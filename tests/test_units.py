@@ -608,3 +608,42 @@ def test_local_store_read_stops_at_its_limit(tmp_path, limit, expected):
 
     (tmp_path / "f").write_bytes(b"abcdef")
     assert LocalStore(tmp_path).read("f", limit) == expected
+
+
+def test_local_store_listing_with_and_without_sizes(tmp_path):
+    """``files`` and ``names`` list the same entries: every file, link and special file below
+    the prefix, links never followed (a link to a folder is an entry, not walked into);
+    ``files`` with each one's own size, ``names`` without asking for it."""
+    import os
+
+    from archiver.storage import LocalStore
+
+    (tmp_path / "m" / "e" / "ab").mkdir(parents=True)
+    (tmp_path / "m" / "e" / "ab" / "ab1.json").write_bytes(b"x" * 7)
+    (tmp_path / "m" / "e" / "ab" / ".tmp").write_bytes(b"")
+    (tmp_path / "m" / "e" / "cd").mkdir()
+    (tmp_path / "m" / "e" / "cd" / "cd2.json").write_bytes(b"y" * 3)
+    (tmp_path / "m" / "e" / "cd" / "to-file").symlink_to(tmp_path / "m" / "e" / "ab" / "ab1.json")
+    (tmp_path / "m" / "e" / "cd" / "to-dir").symlink_to(tmp_path / "m" / "e" / "ab")
+    (tmp_path / "m" / "e" / "cd" / "broken").symlink_to(tmp_path / "nowhere")
+    os.mkfifo(tmp_path / "m" / "e" / "cd" / "fifo")
+    (tmp_path / "m" / "other").mkdir()
+    (tmp_path / "m" / "other" / "z.json").write_bytes(b"z")
+    (tmp_path / "m" / "ex.json").write_bytes(b"not below m/e/")
+    store = LocalStore(tmp_path)
+    want = [
+        ("m/e/ab/.tmp", 0, False),
+        ("m/e/ab/ab1.json", 7, False),
+        ("m/e/cd/broken", None, True),
+        ("m/e/cd/cd2.json", 3, False),
+        ("m/e/cd/fifo", 0, False),
+        ("m/e/cd/to-dir", None, True),
+        ("m/e/cd/to-file", None, True),
+    ]
+    sized = store.files("m/e/")
+    assert [(e.key, e.link) for e in sized] == [(k, link) for k, _, link in want]
+    assert [e.size for e in sized] == [os.lstat(tmp_path / e.key).st_size for e in sized]
+    assert [(e.key, e.size, e.link) for e in store.names("m/e/")] == [(k, -1, link) for k, _, link in want]
+    assert [e.key for e in store.names("m/e/cd/c")] == ["m/e/cd/cd2.json"]
+    assert [e.key for e in store.files("m/e")] == [*(k for k, *_ in want), "m/ex.json"]
+    assert store.names("m/nothing/") == store.files("m/nothing/") == []
