@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import gc
 import itertools
 import json
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,7 +138,7 @@ class _Verifier:
         self.pool: ProcessPoolExecutor | None = None  # the worker sharing a full verify's work
         self.independent: Independent | None = None  # ``independent_checks``, once run
         # documents checked while the WARC files are read (``check_early``): their results
-        self.early: dict[str, tuple[set[Pos], dict[str, Pos]]] = {}
+        self.early: dict[str, tuple[set[Pos], list[Row]]] = {}
         self.early_mode = False  # checking early: what is not read yet raises _NotReady
         self.ticked: set[str] = set()  # documents counted by ``progress``
 
@@ -204,9 +205,17 @@ class _Verifier:
         return [found for part in share(self.pool, examine_manifests, jobs, packed=packed) for found in part]
 
     # -- step 4 -----------------------------------------------------------------------------------
+    def check_chains(self, chains: dict[str, list[Event]], at: int) -> None:
+        """Step 4 for every document (its events sorted), its problems put at ``at`` in the
+        report: a full verify does this while its worker starts on the WARC files."""
+        later, self.problems = self.problems[at:], self.problems[:at]
+        for doc, events in chains.items():
+            if self.check_chain(doc, events):
+                self.check_custody(doc, events)
+        self.problems += later
+
     def check_chain(self, doc: str, events: list[Event]) -> bool:
-        """Report chain problems; True when the chain is intact."""
-        events.sort(key=lambda e: (e.sequence, e.path))
+        """Report chain problems (``events`` sorted by sequence); True when the chain is intact."""
         intact = True
         by_prev: dict[str | None, list[Event]] = defaultdict(list)
         for e in events:
@@ -713,18 +722,17 @@ class _Verifier:
         finally:
             idx.close()
 
-    def check_index(self, events: Iterable[Event], rows: dict[tuple[str, int], Row] | str | None) -> None:
-        """Step 7, on the rows ``index_rows`` read. The last two columns are lookup hints
-        for manifest copies: checked only where the copy was found, since a missing copy is
-        reported as such, not as a stale index."""
+    def check_index(self, implied: list[Row], rows: dict[tuple[str, int], Row] | str | None) -> None:
+        """Step 7: the rows ``index_rows`` read against those the events imply
+        (``check_document``). The last two columns are lookup hints for manifest copies:
+        checked only where the copy was found, since a missing copy is reported as such,
+        not as a stale index."""
         if rows is None:
             return
         if isinstance(rows, str):
             self.add(ProblemCode.INDEX_STALE, rows, file=self.archive.index_name)
             return
-        expected: dict[tuple[str, int], Row] = {}
-        for e in events:
-            expected[(e.document_id, e.sequence)] = row_of(e, self.meta_of.get(e.digest))
+        expected = {(r[0], r[1]): r for r in implied}
         actual = rows
         if self.documents is not None:
             actual = {k: r for k, r in actual.items() if k[0] in self.documents}
@@ -733,6 +741,8 @@ class _Verifier:
         actual = {
             k: r for k, r in actual.items() if self.snap.has_record(r[4]) or self.store.size(r[4]) is None
         }
+        if len(expected) == len(actual) and set(expected.values()) == set(actual.values()):
+            return  # every row as implied (rows carry their keys): the usual case, in C
         differ = 0
         for key in expected.keys() | actual.keys():
             want, have = expected.get(key), actual.get(key)
@@ -790,11 +800,9 @@ class _Verifier:
         self.counts.documents = len(by_doc)
         chains: dict[str, list[Event]] = {}
         for doc in sorted(by_doc):
-            events = by_doc[doc]
-            if self.check_chain(doc, events):
-                self.check_custody(doc, events)
-            chains[doc] = events
-        all_events = [e for doc in sorted(chains) for e in chains[doc]]
+            chains[doc] = sorted(by_doc[doc], key=lambda e: (e.sequence, e.path))
+        all_events = [e for doc in chains for e in chains[doc]]
+        chain_problems_at = len(self.problems)  # (step 4's, in their place however run)
         self.load_export(chains)
         self.prepare_texts(all_events)
         self.load_hints()
@@ -803,17 +811,24 @@ class _Verifier:
             for e in all_events:
                 for name, offset in self.positions(e):
                     expected[name].append(offset)
-            self.scan_all(expected, lambda: self.run_independent(all_events), chains)
+
+            def meanwhile() -> None:  # while the worker starts on the WARC files
+                self.check_chains(chains, chain_problems_at)
+                self.run_independent(all_events)
+
+            self.scan_all(expected, meanwhile, chains)
             self.finish_deferred_trees()
+        else:
+            self.check_chains(chains, chain_problems_at)
         accounted: set[Pos] = {(name, 0) for name in self.snap.warc_sizes}
-        self.meta_of: dict[str, Pos] = {}
+        expected_rows: list[Row] = []
         for doc, events in chains.items():
             done = self.early.get(doc)
             if done is None:
                 done = self.check_document(events)
                 self.tick(doc)
             accounted |= done[0]
-            self.meta_of.update(done[1])
+            expected_rows += done[1]
             del doc
         if self.full:
             self.check_orphans(accounted | self.claimed)
@@ -827,7 +842,7 @@ class _Verifier:
         audit_found, log_found, ts_found, rows = self.independent
         self.problems.extend(audit_found)
         self.problems.extend(log_found)
-        self.check_index(all_events, rows)
+        self.check_index(expected_rows, rows)
         self.counts.withheld = len(self.withheld)
         self.problems.extend(ts_found)
         return Report(
@@ -839,24 +854,22 @@ class _Verifier:
             problems=tuple(self.problems),
         )
 
-    def check_document(self, events: list[Event]) -> tuple[set[Pos], dict[str, Pos]]:
+    def check_document(self, events: list[Event]) -> tuple[set[Pos], list[Row]]:
         """Steps 5-6 for one document's chain: the positions its events account for, and
-        where each event's manifest copy is (by manifest id)."""
+        the index rows its events imply (for step 7: with where each manifest copy is)."""
         accounted: set[Pos] = set()
-        metas: dict[str, Pos] = {}
+        rows: list[Row] = []
         before: Event | None = None
         for e in events:
             accounted |= self.check_event_records(e)
-            meta = self.find_manifest_record(e)
-            if meta is not None:
-                metas[e.digest] = meta
+            rows.append(row_of(e, self.find_manifest_record(e)))
             if e.action in ("edited", "redacted"):
                 self.check_diff(e)
             if e.action == "redacted" and before is not None:
                 self.check_redaction(before, e)
             if e.action in ("captured", "edited", "redacted") and (e.sequence == 0 or e.action != "captured"):
                 before = e
-        return accounted, metas
+        return accounted, rows
 
     def check_early(self, doc: str, events: list[Event]) -> None:
         """``check_document`` while the WARC files are still being read, once the parts
@@ -1128,12 +1141,15 @@ def verify(
     checkpoint: bytes | None = None,
     tsa_certs: list[Path] | None = None,
     progress: Callable[[int], None] | None = None,
+    retain: list[object] | None = None,
 ) -> Report:
     """Verify the whole archive, or only the given documents (ids or unique prefixes).
 
     ``checkpoint``: an auditor's kept checkpoint the archive must extend (``log-rollback``).
     ``tsa_certs``: PEM files of the TSA certificates the auditor trusts; time-stamp
     tokens are then checked against these instead of the archive's own list.
+    ``retain``: the verifier's working data (every manifest and record digest) is put
+    here instead of being freed on return: a process about to exit lets the exit drop it.
 
     Raises:
         DocumentNotFound: a document id matches nothing or is ambiguous.
@@ -1147,7 +1163,12 @@ def verify(
 
         v.tsa_roots = load_certificates(tsa_certs)
     with gc_paused():  # a verify holds every event of the archive (gcpause.py)
-        return v.run()
+        report = v.run()
+        if retain is not None:
+            # kept to the end: no collection need ever walk these objects again
+            gc.freeze()
+            retain.append(v)
+    return report
 
 
 def resolve_by_files(store: Store, prefix: str) -> str:

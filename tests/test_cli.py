@@ -137,3 +137,32 @@ def test_readers_never_write_to_the_archive(archive, arabic_dir, tmp_path):
         archive.ok(*cmd)
     assert tree_snapshot(archive.root) == before
     assert sorted(p.relative_to(archive.root) for p in archive.root.rglob("*")) == names_before
+
+
+def test_the_console_verify_exits_without_freeing_and_loses_no_output(archive, arabic_dir):
+    """``archiver verify`` (the real entry point, in its own process) hands the verifier's
+    data to the exit instead of freeing it: its report must still come out whole, on a pipe,
+    with the exit code of its verdict, clean and with a problem."""
+    import subprocess
+    import sys
+
+    from tamper import flip_payload_byte, load, manifest_keys, rewrite_member
+
+    docs = archive.ingest(arabic_dir)
+    cmd = [sys.executable, "-m", "archiver", "--archive", str(archive.root), "verify"]
+    for as_json in (True, False):
+        res = subprocess.run([*cmd, *(["--json"] if as_json else [])], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        if as_json:
+            assert json.loads(res.stdout)["counts"]["documents"] == len(docs)
+        else:
+            assert res.stdout.rstrip().endswith("OK: no problems found")
+    s = load(archive.files, manifest_keys(archive.files)[0])["storage"]
+    rewrite_member(
+        archive.files, "store/" + s["warc_file"], s["offset"], lambda r: flip_payload_byte(r, 5, False)
+    )
+    res = subprocess.run([*cmd, "--json"], capture_output=True, text=True)
+    assert res.returncode == 1, res.stderr
+    report = json.loads(res.stdout)
+    assert report["ok"] is False and {p["code"] for p in report["problems"]} >= {"warc-invalid"}
+    assert res.stderr == ""

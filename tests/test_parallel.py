@@ -80,7 +80,13 @@ def test_verify_reading_warc_files_in_parts_reports_the_same(archive: ArchiveFix
     archive.files.write(warc, raw + raw[at : at + length])
     # damage one record early in the file and one late: each part finds its own; and one
     # manifest in each half of the manifests (a worker process checks the second half)
-    for key in (manifest_keys(archive.files)[1], manifest_keys(archive.files)[-2]):
+    captures = [
+        k
+        for k in manifest_keys(archive.files)
+        if load(archive.files, k)["document_id"] not in (docs[4], docs[6]) and k.endswith("-000000.json")
+    ]
+    edited = (captures[1], captures[-2])
+    for key in edited:
         doc = load(archive.files, key)
         doc["source"]["metadata"]["title"] = "changed after signing"
         dump(archive.files, key, doc)
@@ -108,7 +114,6 @@ def test_verify_reading_warc_files_in_parts_reports_the_same(archive: ArchiveFix
     assert report("1", "1") == inline  # two parts, manifests shared in jobs of a few
     # parts of about 2 KB: texts and their seeds in different parts, work shared job by job
     assert report("1", "1", "2048") == inline
-    edited = (manifest_keys(archive.files)[1], manifest_keys(archive.files)[-2])
     found = {(c, d) for c, d, *_ in inline[0]}
     assert {("content-mismatch", docs[2]), ("content-mismatch", docs[-3])} <= found
     # (the edited manifests also differ from their log leaves, index rows and WARC copies)

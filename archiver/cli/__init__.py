@@ -152,6 +152,35 @@ def cli(
     logger.setLevel(logging.WARNING)
 
 
+#: what a command hands over to be dropped by the process's exit, not freed object by
+#: object (``main`` only: under CliRunner, as in the tests, nothing is kept)
+RETIRED: list[object] | None = None
+
+
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="archiver")
+    """Console-script entry point.
+
+    A full verify ends holding every manifest and record digest of the archive: freeing
+    them one by one took two seconds at 55,000 documents, after the report was out. A
+    command that hands its data to ``RETIRED`` gets its exit without that: output
+    flushed, then ``os._exit``. Only on a clean exit, with nothing else left to do.
+    """
+    global RETIRED
+    RETIRED = []
+    try:
+        cli(prog_name="archiver")
+    except SystemExit as done:
+        if RETIRED and isinstance(done.code, int | None):
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except OSError:
+                raise done from None  # (a closed pipe: the usual exit reports it)
+            os._exit(done.code or 0)
+        raise
+
+
+def retire(data: object) -> None:
+    """Keep ``data`` until the process exits, to be dropped with it (``main``)."""
+    if RETIRED is not None:
+        RETIRED.append(data)

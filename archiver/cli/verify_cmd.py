@@ -8,7 +8,7 @@ import click
 
 from ..errors import InvalidInput
 from ..verify import verify
-from . import cli
+from . import cli, retire
 from .common import echo_json, json_option, open_archive, paint, progress
 
 
@@ -52,8 +52,12 @@ def verify_cmd(
     from ..reading import count_documents
 
     total = len(documents) if documents else (lambda: count_documents(archive))
+    held: list[object] = []
     with progress(total, "verifying", quiet=as_json) as tick:
-        report = verify(archive, list(documents) or None, kept, list(tsa_certs) or None, progress=tick)
+        report = verify(
+            archive, list(documents) or None, kept, list(tsa_certs) or None, progress=tick, retain=held
+        )
+    retire(held)  # dropped by the exit, not freed one object at a time
     if as_json:
         echo_json(report.to_json())
     else:
