@@ -56,15 +56,17 @@ def io_error(action: str, path: Path | str, e: OSError) -> StoreError:
     return StoreError(f"cannot {action} {path}: {e.strerror or e} [{reason}]")
 
 
-def read_upto(fd: int, limit: int) -> bytes:
+def read_upto(fd: int, limit: int, size: int | None = None) -> bytes:
     """At most ``limit + 1`` bytes of an open file, from its position (the one byte more
-    tells the caller the file is over its limit): its bytes as of when it is sized here.
+    tells the caller the file is over its limit): its bytes as of when it is sized here
+    (``size``: the caller's fstat of it).
 
     Allocates for the file's size, not for ``limit``: ``os.read(fd, limit + 1)``
     reserves the whole limit first (a 1 MiB mapping, and its system calls, for
     every 5 KB article and 300-byte sidecar).
     """
-    size = os.fstat(fd).st_size
+    if size is None:
+        size = os.fstat(fd).st_size
     parts: list[bytes] = []
     got = 0
     want = min(size, limit) + 1

@@ -174,7 +174,12 @@ def scan_file(
     known = sorted(resync or [])
     texts = texts or {}
     waiting: dict[int, RecordInfo] = {}  # seed offset -> the text record waiting for it
-    with store.open(key) as f:
+    try:
+        f = store.open(key)
+    except OSError as e:  # not a regular file (a FIFO, a folder), unreadable
+        yield start, RecordInfo(error=str(e.strerror or e))
+        return
+    with f:
         size = f.seek(0, 2)
         if limit is not None:
             size = min(size, limit)  # a reader's snapshot: bytes appended later are not its business

@@ -234,6 +234,45 @@ def test_hand_made_hostile_cases(base: Path, tmp_path: Path) -> None:
     assert any("\\xff" in (s.filename or "") for s in sources)
 
 
+@pytest.mark.parametrize(
+    ("kind", "codes"),
+    [
+        ("manifest", {"record-missing"}),
+        ("key", {"schema-invalid"}),
+        ("warc", {"warc-invalid"}),
+        ("checkpoint", None),
+        ("log entries", None),
+        ("audit record", None),
+    ],
+)
+def test_a_fifo_where_a_file_is_expected(base: Path, tmp_path: Path, kind: str, codes: set[str] | None):
+    """A named pipe planted in the archive: opening it to read waits for a writer forever.
+    Verify must finish all the same (a process of its own, so that a hang fails the test
+    instead of stalling the run) and say what it found, never with a traceback."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path / "archive"
+    shutil.copytree(base, root, symlinks=True)
+    target = _targets(root)[kind]
+    target.unlink()
+    os.mkfifo(target)
+    CASES[f"{kind}: a FIFO"] += 1
+    res = subprocess.run(
+        [sys.executable, "-m", "archiver", "--archive", str(root), "verify", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in res.stderr and "internal error" not in res.stderr, res.stderr
+    assert res.returncode in (1, 2), (res.returncode, res.stderr)
+    if codes is not None:
+        assert res.returncode == 1, res.stderr
+        found = {p["code"] for p in json.loads(res.stdout)["problems"]}
+        assert codes <= found, found
+
+
 @SETTINGS
 @given(st.one_of(st.binary(max_size=3000), json_values.map(lambda v: json.dumps(v).encode())))
 def test_metadata_sidecars(tmp_path_factory: pytest.TempPathFactory, raw: bytes) -> None:
