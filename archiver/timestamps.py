@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -218,10 +219,13 @@ def check_tokens(
     store: Store,
     records: frozenset[str] | None,
     roots: list[x509.Certificate],
-    claimed_time: dict[str, datetime],
+    claimed_time: Callable[[str], datetime | None],
     documents: list[str] | None = None,
 ) -> tuple[list[Problem], int]:
-    """Every token in the archive (or of ``documents``) checked: (``time-invalid`` findings, count)."""
+    """Every token in the archive (or of ``documents``) checked: (``time-invalid`` findings, count).
+
+    ``claimed_time``: the time a record's key claims (a manifest's event time), asked only
+    for records that have a token."""
     problems: list[Problem] = []
     checked = 0
     tokens = [e for e in store.files(TIMESTAMPS) if e.key.endswith(".tsr")]
@@ -263,7 +267,7 @@ def check_tokens(
             )
             continue
         checked += 1
-        _, why = check_token(der, data, roots, claimed_time.get(subject))
+        _, why = check_token(der, data, roots, claimed_time(subject))
         if why is not None:
             seq = int(token.name[33:-4]) if doc is not None and token.name[33:-4].isdigit() else None
             problems.append(

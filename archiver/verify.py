@@ -40,6 +40,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,7 @@ from .redaction import MAX_REDACT_TEXT, check_proof, decode
 from .s3store import S3Store
 from .snapshot import Snapshot, take_snapshot
 from .storage import LocalStore, OverlayStore, Store
-from .timeutil import format_time
+from .timeutil import format_time, parse_time
 from .trust import load_trust
 from .warcscan import (
     RecordInfo,
@@ -957,11 +958,12 @@ class _Verifier:
         roots = self.tsa_roots
         if roots is None:
             roots = trusted_certificates(self.store, self.snap.records)
+        by_path = {e.path: e for e in events}  # (times parsed only where a token is)
         found, self.counts.timestamps = check_tokens(
             self.store,
             self.snap.records,
             roots,
-            {e.path: e.time for e in events},
+            lambda path: e.time if (e := by_path.get(path)) is not None else None,
             None if self.full else self.documents,
         )
         return found
@@ -1083,7 +1085,7 @@ def examine_manifests(store: Store, archive_id: str, keys: frozenset[str], rels:
                 )
             )
         for code, msg in trust.check_signatures(
-            event.raw, event.time, ACTION_ROLES[event.action], plain=event.plain
+            event.raw, partial(parse_time, event.raw["time"]), ACTION_ROLES[event.action], plain=event.plain
         ):
             problems.append(Problem(code=code, message=msg, **at))
         if event.raw["actor"]["key_id"] not in {sig["key_id"] for sig in event.raw["signatures"]}:
