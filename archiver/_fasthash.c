@@ -36,6 +36,9 @@
  *   b32encode(data) -> str
  *       base64.b32encode(data).decode(): the form of WARC digests, written for
  *       every record (the standard library's is a Python loop)
+ *   json_finish(value, max_depth) -> (value, members, plain, too_deep)
+ *   json_colons(data) -> int
+ *       the checks json's C parser leaves to strict parsing (canonical.py; below)
  *   sha_ni(enable=None) -> bool
  *       whether the tree's SHA-256 runs on the CPU's SHA extensions (x86 SHA-NI,
  *       detected at import); sha_ni(False) switches to OpenSSL's block function,
@@ -750,6 +753,125 @@ b32encode(PyObject *self, PyObject *args)
     return out;
 }
 
+/* ---- strict JSON: what json's C parser leaves to check -----------------------------------------
+ *
+ * canonical.load_strict_plain parses with json's C scanner and no per-object hook (a Python
+ * call per object was half of parsing a manifest), then json_finish walks the value once:
+ * it counts the members, notes plainness (every name ASCII, every integer within
+ * +-(2**53 - 1)) and depth, and rebuilds dicts with interned member names (a verify holds
+ * every manifest, each with the same eighty-odd names). json_colons counts the name
+ * separators in the text: fewer members than separators means a name was given twice
+ * (the dict kept one), which the long way then reports by name.
+ */
+#define MAX_SAFE_INTEGER 9007199254740991LL
+
+typedef struct {
+    Py_ssize_t members;
+    int plain;
+    int too_deep;
+} json_shape;
+
+static PyObject *
+json_walk(PyObject *v, int depth, int max_depth, json_shape *shape)
+{
+    if (depth > max_depth) {
+        shape->too_deep = 1;
+        return Py_NewRef(v);
+    }
+    if (PyDict_CheckExact(v)) {
+        PyObject *out = PyDict_New();
+        if (out == NULL)
+            return NULL;
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(v, &pos, &key, &value)) {
+            shape->members++;
+            if (!PyUnicode_Check(key)) { /* json never makes one */
+                Py_DECREF(out);
+                PyErr_SetString(PyExc_TypeError, "json_finish: a member name that is not str");
+                return NULL;
+            }
+            if (!PyUnicode_IS_ASCII(key))
+                shape->plain = 0;
+            Py_INCREF(key);
+            PyUnicode_InternInPlace(&key);
+            PyObject *walked = json_walk(value, depth + 1, max_depth, shape);
+            int failed = walked == NULL || PyDict_SetItem(out, key, walked) < 0;
+            Py_DECREF(key);
+            Py_XDECREF(walked);
+            if (failed) {
+                Py_DECREF(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    if (PyList_CheckExact(v)) {
+        Py_ssize_t n = PyList_GET_SIZE(v);
+        PyObject *out = PyList_New(n);
+        if (out == NULL)
+            return NULL;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *walked = json_walk(PyList_GET_ITEM(v, i), depth + 1, max_depth, shape);
+            if (walked == NULL) {
+                Py_DECREF(out);
+                return NULL;
+            }
+            PyList_SET_ITEM(out, i, walked);
+        }
+        return out;
+    }
+    if (PyLong_CheckExact(v)) {
+        int overflow;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (x == -1 && PyErr_Occurred())
+            return NULL;
+        if (overflow || x > MAX_SAFE_INTEGER || x < -MAX_SAFE_INTEGER)
+            shape->plain = 0;
+    }
+    return Py_NewRef(v);
+}
+
+static PyObject *
+json_finish(PyObject *self, PyObject *args)
+{
+    PyObject *value;
+    int max_depth;
+    if (!PyArg_ParseTuple(args, "Oi:json_finish", &value, &max_depth))
+        return NULL;
+    json_shape shape = {0, 1, 0};
+    PyObject *walked = json_walk(value, 1, max_depth, &shape);
+    if (walked == NULL)
+        return NULL;
+    return Py_BuildValue("(Nnii)", walked, shape.members, shape.plain, shape.too_deep);
+}
+
+static PyObject *
+json_colons(PyObject *self, PyObject *args)
+{
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*:json_colons", &data))
+        return NULL;
+    const unsigned char *p = data.buf;
+    Py_ssize_t n = data.len, count = 0;
+    int in_string = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (in_string) {
+            if (c == '\\')
+                i++; /* the escaped character, whatever it is */
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == ':') {
+            count++;
+        }
+    }
+    PyBuffer_Release(&data);
+    return PyLong_FromSsize_t(count);
+}
+
 static PyObject *
 sha_ni(PyObject *self, PyObject *args)
 {
@@ -780,6 +902,10 @@ static PyMethodDef methods[] = {
      "leaf_hashes(salts, tokens) -> SHA-256(0x00 || salt_i || UTF-8(token_i)) for each token, concatenated"},
     {"perfect_root", perfect_root, METH_VARARGS,
      "perfect_root(nodes) -> the RFC 9162 root of 2^k concatenated 32-byte hashes"},
+    {"json_finish", json_finish, METH_VARARGS,
+     "json_finish(value, max_depth) -> (value, members, plain, too_deep): see canonical.py"},
+    {"json_colons", json_colons, METH_VARARGS,
+     "json_colons(data) -> the number of ':' outside strings in JSON text"},
     {"sha_ni", sha_ni, METH_VARARGS,
      "sha_ni(enable=None) -> whether the tree's SHA-256 uses the CPU's SHA instructions"},
     {NULL, NULL, 0, NULL},

@@ -19,6 +19,7 @@ from typing import Any
 
 import rfc8785
 
+from . import fasthash
 from .errors import InvalidInput
 
 #: Nothing we read legitimately nests deeper; deeper input is hostile.
@@ -105,6 +106,10 @@ _FAST = json.JSONDecoder(
 )
 
 
+# json's C parser with nothing but the refusals (floats, NaN): no call per object or integer
+_BARE = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_constant)
+
+
 def load_strict_plain(raw: bytes) -> tuple[Any, bool]:
     """``load_strict``, and whether the value is *plain* (every member name ASCII, every
     integer within +-(2**53 - 1)): then ``canonical_bytes(value, plain=True)`` skips its
@@ -117,6 +122,19 @@ def load_strict_plain(raw: bytes) -> tuple[Any, bool]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise JSONFormatError(f"not UTF-8 at byte {e.start}") from e
+    if fasthash.json_finish is not None and fasthash.json_colons is not None:
+        # json's C parser alone, then one walk in C (``_fasthash.json_finish``). Anything
+        # wrong (not JSON, a float, a name given twice, too deep) is parsed again the long
+        # way below, which refuses it exactly as it would have alone: which error comes
+        # first depends on where each is met while parsing.
+        try:
+            bare = _BARE.decode(text)
+        except (ValueError, RecursionError):
+            pass
+        else:
+            value, members, plain, too_deep = fasthash.json_finish(bare, MAX_DEPTH)
+            if not too_deep and members == fasthash.json_colons(raw):
+                return value, plain
     try:
         try:
             value, plain = _FAST.decode(text), True

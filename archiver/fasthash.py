@@ -100,6 +100,10 @@ b32encode: Callable[[bytes], str] = py_b32encode
 text_root: Callable[[str | bytes, bytes], tuple[bytes, int]] = py_text_root
 #: ``fsutil.write_new`` for a batch of files in one call (no Python version: the caller loops)
 write_new_files: Callable[[list[tuple[str, bytes]], bool], None] | None = None
+#: strict JSON's checks after json's C parser (``canonical.load_strict_plain``; without
+#: them, the Python hooks do the same checks during parsing)
+json_finish: Callable[[object, int], tuple[object, int, bool, bool]] | None = None
+json_colons: Callable[[bytes], int] | None = None
 ACCELERATED = False
 
 if not os.environ.get("ARCHIVER_PURE_PYTHON"):
@@ -114,4 +118,6 @@ if not os.environ.get("ARCHIVER_PURE_PYTHON"):
         b32encode = _fasthash.b32encode
         text_root = _fasthash.text_root
         write_new_files = _fasthash.write_new_files
+        json_finish = _fasthash.json_finish
+        json_colons = _fasthash.json_colons
         ACCELERATED = True

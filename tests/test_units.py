@@ -155,6 +155,51 @@ def test_strict_parse_fast_path_agrees_with_the_long_way(text):
         assert fast == slow
 
 
+_names = st.text(alphabet=st.sampled_from('ab:"\\\u0645{}[],'), max_size=4)
+_strict_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.text(alphabet=st.sampled_from('x:"\\{}'), max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_names, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400)
+@given(_strict_values, st.integers(0, 3), st.booleans())
+def test_strict_parse_in_c_agrees_with_the_hooks(value, duplicate_at, indent):
+    """json's C parser plus the C walk (``_fasthash.json_finish``, ``json_colons``) gives
+    the value, the plainness and the refusals of the parse with Python hooks: names full
+    of colons, quotes and backslashes, big integers, and a name given twice."""
+    from archiver import fasthash
+    from archiver.canonical import _load_noting_plain, load_strict_plain
+
+    text = json.dumps(value, ensure_ascii=False, indent=2 if indent else None)
+    if isinstance(value, dict) and value and duplicate_at:
+        name = list(value)[duplicate_at % len(value)]
+        text = text.rstrip().removesuffix("}") + ", " + json.dumps(name) + ": 0}"
+
+    def outcome(fn):
+        try:
+            return fn()
+        except JSONFormatError as e:
+            return "refused", str(e)
+
+    fast = outcome(lambda: load_strict_plain(text.encode()))
+    assert fast == outcome(lambda: _load_noting_plain(text))
+    if fasthash.json_colons is not None and fast[0] != "refused":
+        assert fasthash.json_colons(text.encode()) == _members(fast[0])
+
+
+def _members(value):
+    if isinstance(value, dict):
+        return len(value) + sum(_members(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_members(v) for v in value)
+    return 0
+
+
 @pytest.mark.parametrize(
     "raw",
     [
