@@ -169,7 +169,8 @@ def test_catalog_rebuilt_from_the_objects(archive, tmp_path, monkeypatch, extra_
 )
 def test_a_killed_writer_is_recovered_by_the_next(archive, tmp_path, point, committed):
     first = archive.ingest(_texts(tmp_path / "first", 3, seed=6))
-    crash = {"ARCHIVER_TEST_CRASH_AT": point}
+    # (its spool folder, which a killed process cannot remove, goes with the test's files)
+    crash = {"ARCHIVER_TEST_CRASH_AT": point, "TMPDIR": str(tmp_path)}
     killed = _cli(archive, "ingest", str(_texts(tmp_path / "killed", 4, seed=7)), env=crash)
     killed.communicate(timeout=120)
     assert killed.returncode == -9
