@@ -413,8 +413,9 @@ class _Verifier:
                 **where,
             )
 
-    def check_event_records(self, e: Event) -> set[Pos]:
-        """Step 5 for one event; returns the positions it accounts for."""
+    def check_event_records(self, e: Event) -> tuple[set[Pos], Pos | None]:
+        """Step 5 for one event; returns the positions it accounts for, and where its
+        manifest copy is (``find_manifest_record``)."""
         s, ref = e.storage, e.content_ref
         own, content_pos = _pos(s), _pos(ref)
 
@@ -475,7 +476,7 @@ class _Verifier:
                     f"{name} record differs from the digest the manifest signed",
                     _pos(att),
                 )
-        meta = self.find_manifest_record(e)
+        found = meta = self.find_manifest_record(e)
         if meta is None:
             meta = self.damaged_manifest_record(e)
             if meta is not None:
@@ -496,7 +497,7 @@ class _Verifier:
                 info.refers_to,
             ):
                 problem(ProblemCode.WARC_INVALID, "the manifest's metadata record names another record", meta)
-        return accounted
+        return accounted, found
 
     def damaged_manifest_record(self, e: Event) -> Pos | None:
         """Where this event's manifest copy should be, if a different or damaged one is there.
@@ -864,8 +865,9 @@ class _Verifier:
         rows: list[Row] = []
         before: Event | None = None
         for e in events:
-            accounted |= self.check_event_records(e)
-            rows.append(row_of(e, self.find_manifest_record(e)))
+            positions, meta = self.check_event_records(e)
+            accounted |= positions
+            rows.append(row_of(e, meta))
             if e.action in ("edited", "redacted"):
                 self.check_diff(e)
             if e.action == "redacted" and before is not None:
