@@ -42,7 +42,8 @@ class RecordInfo:
     text_sha256: str | None = None
     redactable: dict[str, object] | None = None
     # a text whose token tree waits for its seed, read later in the same file (``seed_at``)
-    text: str | None = None
+    # (a UTF-8 text is held as its bytes: the tree hashes them, without encoding it again)
+    text: str | bytes | None = None
     block: bytes | None = None  # the whole block, for records of at most SMALL_BLOCK bytes (seeds)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -137,7 +138,7 @@ def read_record(
             if decoded is not None and text.seed is not None:
                 info.redactable = whole_tree(data if utf8 else decoded, text.seed)
             elif decoded is not None and text.seed_at is not None:
-                info.text = decoded
+                info.text = data if utf8 else decoded
         if tree is not None and info.text_sha256 is not None:
             info.redactable = tree.finish()
         if pieces is not None and info.text_sha256 is not None:
@@ -212,9 +213,7 @@ def finish_tree(content: RecordInfo, seed: bytes | None) -> None:
     """Compute a deferred token tree once its seed is known (nothing with a bad seed: the
     seed record's own check reports it)."""
     if content.text is not None and seed is not None and len(seed) == 32:
-        tree = TokenTreeBuilder(seed)
-        tree.feed(content.text)
-        content.redactable = tree.finish()
+        content.redactable = whole_tree(content.text, seed)  # (held whole already)
     content.text = None
 
 

@@ -347,7 +347,7 @@ def test_a_text_record_taken_whole_or_streamed_gives_the_same(text, charset):
     """A verify takes a small text block whole (``digest_whole``, ``whole_tree``) and streams
     a large one: the same text digest, token tree and held text either way."""
     import archiver.warcscan as warcscan
-    from archiver.warcscan import TextCheck, read_record
+    from archiver.warcscan import TextCheck, finish_tree, read_record
 
     block = text.encode(charset)
     head = f"WARC/1.1\r\nWARC-Type: resource\r\nContent-Length: {len(block)}\r\n\r\n".encode()
@@ -363,11 +363,15 @@ def test_a_text_record_taken_whole_or_streamed_gives_the_same(text, charset):
         finally:
             warcscan.WHOLE_BYTES = saved
         assert with_seed.error is None and deferred.error is None
-        seen.append((with_seed.text_sha256, with_seed.redactable, deferred.text_sha256, deferred.text))
+        held = deferred.text
+        if held is not None:  # the text as decoded (UTF-8 is held as its bytes)
+            assert (held.decode() if isinstance(held, bytes) else held) == text
+        finish_tree(deferred, seed)  # the seed, read later
+        seen.append((with_seed.text_sha256, with_seed.redactable, deferred.text_sha256, deferred.redactable))
     assert seen[0] == seen[1]
     assert seen[0][0] == text_sha256(block, charset)
     if seen[0][0] is not None:
-        assert seen[0][3] == text
+        assert seen[0][1] == seen[0][3]
         assert seen[0][1]["tokens"] == len(tokens(text))
 
 
