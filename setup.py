@@ -1,7 +1,8 @@
-"""Only for the optional C accelerator (archiver/_fasthash.c): token trees, base32, batched writes.
+"""Only for the optional C accelerator (archiver/_fasthash.c): token trees, base32, batched
+writes, whole WARC records.
 
 Everything else is in pyproject.toml. Where the extension cannot be built (no C
-compiler or no OpenSSL headers), installation goes on without it and archiver
+compiler, or no OpenSSL or zlib headers), installation goes on without it and archiver
 uses the same functions in Python (archiver/fasthash.py, fsutil.write_new): same bytes, slower.
 """
 
@@ -12,7 +13,7 @@ setup(
         Extension(
             "archiver._fasthash",
             ["archiver/_fasthash.c"],
-            libraries=["crypto"],
+            libraries=["crypto", "z"],
             # SHA256_Init/Update/Final and SHA256_Transform: deprecated in OpenSSL 3 in favour
             # of EVP, kept for exactly this use (many tiny messages, where EVP's per-call
             # dispatch costs most); the CPU's SHA instructions are used directly where present

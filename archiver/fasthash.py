@@ -104,6 +104,11 @@ write_new_files: Callable[[list[tuple[str, bytes]], bool], None] | None = None
 #: them, the Python hooks do the same checks during parsing)
 json_finish: Callable[[object, int], tuple[object, int, bool, bool]] | None = None
 json_colons: Callable[[bytes], int] | None = None
+#: a sound, plain WARC record read whole (``warcscan.read_record``; without it, and for
+#: anything else, the streaming ``warcread.RecordReader``, which is its reference)
+warc_member: (
+    Callable[[bytes | memoryview, int], tuple[int, str, list[tuple[str, str]], bytes, bytes] | int] | None
+) = None
 ACCELERATED = False
 
 if not os.environ.get("ARCHIVER_PURE_PYTHON"):
@@ -120,4 +125,5 @@ if not os.environ.get("ARCHIVER_PURE_PYTHON"):
         write_new_files = _fasthash.write_new_files
         json_finish = _fasthash.json_finish
         json_colons = _fasthash.json_colons
+        warc_member = _fasthash.warc_member
         ACCELERATED = True

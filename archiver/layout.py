@@ -27,6 +27,9 @@ WARC_NAME = re.compile(r"^([0-9]{6,12})\.warc\.gz$")
 
 # The same places as keys (relative POSIX paths), as every ``Store`` names them.
 MANIFESTS = "manifests/"
+#: WARC records of the archive's own making that are never a document's content
+MANIFEST_CONTENT_TYPE = "application/vnd.archiver.manifest+json"
+SEED_CONTENT_TYPE = "application/vnd.archiver.sealed-seed"
 ARCHIVE_JSON = "manifests/archive.json"
 KEYS = "manifests/keys/"
 EVENTS = "manifests/events/"

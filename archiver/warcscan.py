@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import bisect
+import hashlib
 import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
+from .fasthash import warc_member as _member
 from .httpblock import MAX_HEAD, HeadTooLarge, PayloadSplitter, is_http_record, payload_chunks
-from .layout import warc_key
+from .layout import MANIFEST_CONTENT_TYPE, SEED_CONTENT_TYPE, warc_key
 from .parhash import Hashes
 from .redaction import TokenTreeBuilder, whole_tree
 from .storage import Store
 from .textdigest import WHOLE_BYTES, TextDigester, digest_whole, text_codec
-from .warcread import RecordReader, WarcFormatError, next_member_offset
+from .warcread import MAX_HEADER, READ_SIZE, RecordReader, WarcFormatError, WarcHeaders, next_member_offset
 
 
 @dataclass(slots=True)
@@ -34,11 +36,11 @@ class RecordInfo:
     concurrent_to: str | None = None
     size: int = 0
     sha256: bytes = b""  # of the whole block (WARC-Block-Digest)
-    sha512: bytes = b""
+    sha512: bytes = b""  # (empty for a manifest copy or a seed: never a document's content)
     # of the payload: the block after the HTTP head of a response, else the whole block
     payload_size: int = 0
     payload_sha256: bytes = b""
-    payload_sha512: bytes = b""
+    payload_sha512: bytes = b""  # (empty as ``sha512``)
     text_sha256: str | None = None
     redactable: dict[str, object] | None = None
     # a text whose token tree waits for its seed, read later in the same file (``seed_at``)
@@ -68,94 +70,192 @@ class TextCheck:
     seed_at: int | None = None
 
 
+class Consumed(Protocol):
+    """Where a record read in a sequential scan ended (``RecordReader`` is one)."""
+
+    @property
+    def leftover(self) -> bytes | memoryview: ...
+
+    @property
+    def compressed_length(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Whole:
+    leftover: bytes | memoryview
+    compressed_length: int
+
+
+#: records of the archive's own making that are never a document's content: their SHA-512
+#: is not computed (the verifier compares a SHA-512 for content records only)
+_NOT_CONTENT = frozenset({MANIFEST_CONTENT_TYPE, SEED_CONTENT_TYPE})
+#: the fast path takes a record whole when it decompresses to at most this (a text block
+#: up to WHOLE_BYTES with its header and trailer), from at most this much of the file
+_WHOLE_CAP = WHOLE_BYTES + MAX_HEADER + 8
+_WHOLE_INPUT = 4 * READ_SIZE
+
+
+def _wants_sha512(h: WarcHeaders) -> bool:
+    return not (h.get("warc-type") == "metadata" and h.get("content-type") in _NOT_CONTENT)
+
+
 def read_record(
     f: BinaryIO, offset: int, pending: bytes | memoryview | None = None, text: TextCheck | None = None
-) -> tuple[RecordInfo, RecordReader | None]:
+) -> tuple[RecordInfo, Consumed | None]:
     """Read and hash the whole record at ``offset``; never raises for bad data.
 
     With ``text``, the block is also decoded for its normalised-text digest
-    and, given a seed, its redaction token tree.
+    and, given a seed, its redaction token tree. ``pending``: bytes from
+    ``offset`` on already read, ``f`` positioned just after them (None: read
+    from ``offset``). The second value says where the record ended (None if
+    it is not a sound record).
     """
     info = RecordInfo()
-    reader: RecordReader | None = None
     try:
+        whole = None
+        if _member is not None:
+            whole, pending = _read_whole(f, offset, pending)
+        if whole is not None:
+            consumed, version, fields, block, sha256 = whole
+            h = WarcHeaders(version, fields, dict(reversed(fields)))
+            if _fill(info, h, text):
+                _whole_record(info, h, block, sha256, text)
+                assert pending is not None
+                info.length = consumed
+                return info, _Whole(memoryview(pending)[consumed:], consumed)
+        # anything else is read as a stream: large records, and all that is not plainly sound
         reader = RecordReader(f, offset, pending)
-        h = reader.headers
-        info.record_type = h.get("warc-type")
-        info.record_id = h.get("warc-record-id")
-        info.date = h.get("warc-date")
-        info.content_type = h.get("content-type")
-        info.target_uri = h.get("warc-target-uri")
-        info.header_block_digest = h.get("warc-block-digest")
-        info.header_payload_digest = h.get("warc-payload-digest")
-        info.refers_to = h.get("warc-refers-to")
-        info.concurrent_to = h.get("warc-concurrent-to")
-        block_hashes = Hashes()
-        tree: TokenTreeBuilder | None = None
-        pieces: list[str] | None = None
-        digester = None
-        whole: list[bytes] | None = None  # a text block small enough to take whole
-        if text is not None and h.content_length <= WHOLE_BYTES:
-            whole = []
-            utf8 = text_codec(text.charset).name == "utf-8"  # (LookupError: as a digester's)
-        elif text is not None:
-            tree = TokenTreeBuilder(text.seed) if text.seed is not None else None
-            pieces = [] if tree is None and text.seed_at is not None else None
-            on_text = tree.feed if tree is not None else (pieces.append if pieces is not None else None)
-            digester = TextDigester(text.charset, on_text)
-        small: list[bytes] | None = []
-        split = PayloadSplitter() if is_http_record(info.record_type, info.content_type) else None
-        payload_hashes = Hashes() if split is not None else block_hashes
-        try:
-            for chunk in reader.block():
-                if small is not None and block_hashes.size + len(chunk) <= SMALL_BLOCK:
-                    small.append(chunk)
-                else:
-                    small = None
-                block_hashes.update(chunk)
-                if split is not None:
-                    chunk = split.feed(chunk)
-                    payload_hashes.update(chunk)
-                if whole is not None:
-                    whole.append(chunk)
-                elif digester is not None:
-                    digester.update(chunk)
-            if split is not None:
-                split.finish()
-            info.size = block_hashes.size
-            info.payload_size = payload_hashes.size
-            info.sha256, sha512 = block_hashes.finish()
-            info.payload_sha256, payload_sha512 = payload_hashes.finish()
-        finally:
-            block_hashes.close()
-            payload_hashes.close()
-        assert sha512 is not None and payload_sha512 is not None
-        info.sha512, info.payload_sha512 = sha512, payload_sha512
-        info.text_sha256 = digester.result() if digester is not None else None
-        if whole is not None and text is not None:
-            data = b"".join(whole)
-            info.text_sha256, decoded = digest_whole(data, text.charset, info.payload_sha256)
-            if decoded is not None and text.seed is not None:
-                info.redactable = whole_tree(data if utf8 else decoded, text.seed)
-            elif decoded is not None and text.seed_at is not None:
-                info.text = data if utf8 else decoded
-        if tree is not None and info.text_sha256 is not None:
-            info.redactable = tree.finish()
-        if pieces is not None and info.text_sha256 is not None:
-            info.text = "".join(pieces)
-        if small is not None:
-            info.block = b"".join(small)
+        _streamed_record(info, reader, text)
         info.length = reader.compressed_length
+        return info, reader
     except WarcFormatError as e:
         info.error = str(e)
-        reader = None
     except HeadTooLarge as e:
         info.error = f"response block: {e}"
-        reader = None
     except (OSError, LookupError) as e:
         info.error = f"unreadable: {e}"
-        reader = None
-    return info, reader
+    return info, None
+
+
+def _read_whole(
+    f: BinaryIO, offset: int, pending: bytes | memoryview | None
+) -> tuple[tuple[int, str, list[tuple[str, str]], bytes, bytes] | None, bytes | memoryview]:
+    """The record at ``offset`` by the C fast path, if it takes it, and the bytes read from
+    ``offset`` on (for the streaming reader if it does not)."""
+    assert _member is not None
+    if pending is None:
+        f.seek(offset)
+        pending = f.read(READ_SIZE)
+    while True:
+        got = _member(pending, _WHOLE_CAP)
+        if not isinstance(got, int):
+            return got, pending
+        if got < 0 or len(pending) >= _WHOLE_INPUT:
+            return None, pending
+        more = f.read(READ_SIZE)
+        if not more:
+            return None, pending
+        pending = bytes(pending) + more
+
+
+def _fill(info: RecordInfo, h: WarcHeaders, text: TextCheck | None) -> bool:
+    """Copy the header fields into ``info``; whether the record may be taken whole."""
+    info.record_type = h.get("warc-type")
+    info.record_id = h.get("warc-record-id")
+    info.date = h.get("warc-date")
+    info.content_type = h.get("content-type")
+    info.target_uri = h.get("warc-target-uri")
+    info.header_block_digest = h.get("warc-block-digest")
+    info.header_payload_digest = h.get("warc-payload-digest")
+    info.refers_to = h.get("warc-refers-to")
+    info.concurrent_to = h.get("warc-concurrent-to")
+    return text is None or h.content_length <= WHOLE_BYTES
+
+
+def _whole_record(
+    info: RecordInfo, h: WarcHeaders, block: bytes, sha256: bytes, text: TextCheck | None
+) -> None:
+    """The checks of ``_streamed_record`` on a block read whole (its SHA-256 given)."""
+    payload = block
+    if is_http_record(info.record_type, info.content_type):
+        split = PayloadSplitter()
+        payload = split.feed(block)
+        split.finish()
+    info.size = len(block)
+    info.sha256 = sha256
+    info.payload_size = len(payload)
+    info.payload_sha256 = sha256 if payload is block else hashlib.sha256(payload).digest()
+    if _wants_sha512(h):
+        info.payload_sha512 = hashlib.sha512(payload).digest()
+        info.sha512 = info.payload_sha512 if payload is block else hashlib.sha512(block).digest()
+    if text is not None:
+        _whole_text(info, payload, text)
+    if len(block) <= SMALL_BLOCK:
+        info.block = block
+
+
+def _whole_text(info: RecordInfo, data: bytes, text: TextCheck) -> None:
+    utf8 = text_codec(text.charset).name == "utf-8"  # (LookupError: as a digester's)
+    info.text_sha256, decoded = digest_whole(data, text.charset, info.payload_sha256)
+    if decoded is not None and text.seed is not None:
+        info.redactable = whole_tree(data if utf8 else decoded, text.seed)
+    elif decoded is not None and text.seed_at is not None:
+        info.text = data if utf8 else decoded
+
+
+def _streamed_record(info: RecordInfo, reader: RecordReader, text: TextCheck | None) -> None:
+    """Read, hash and (for a text) digest the block chunk by chunk."""
+    h = reader.headers
+    whole_text = _fill(info, h, text)
+    block_hashes = Hashes(sha512=_wants_sha512(h))
+    tree: TokenTreeBuilder | None = None
+    pieces: list[str] | None = None
+    digester = None
+    whole: list[bytes] | None = None  # a text block small enough to take whole
+    if text is not None and whole_text:
+        whole = []
+        text_codec(text.charset)  # (LookupError: as a digester's)
+    elif text is not None:
+        tree = TokenTreeBuilder(text.seed) if text.seed is not None else None
+        pieces = [] if tree is None and text.seed_at is not None else None
+        on_text = tree.feed if tree is not None else (pieces.append if pieces is not None else None)
+        digester = TextDigester(text.charset, on_text)
+    small: list[bytes] | None = []
+    split = PayloadSplitter() if is_http_record(info.record_type, info.content_type) else None
+    payload_hashes = Hashes(sha512=_wants_sha512(h)) if split is not None else block_hashes
+    try:
+        for chunk in reader.block():
+            if small is not None and block_hashes.size + len(chunk) <= SMALL_BLOCK:
+                small.append(chunk)
+            else:
+                small = None
+            block_hashes.update(chunk)
+            if split is not None:
+                chunk = split.feed(chunk)
+                payload_hashes.update(chunk)
+            if whole is not None:
+                whole.append(chunk)
+            elif digester is not None:
+                digester.update(chunk)
+        if split is not None:
+            split.finish()
+        info.size = block_hashes.size
+        info.payload_size = payload_hashes.size
+        info.sha256, sha512 = block_hashes.finish()
+        info.payload_sha256, payload_sha512 = payload_hashes.finish()
+    finally:
+        block_hashes.close()
+        payload_hashes.close()
+    info.sha512, info.payload_sha512 = sha512 or b"", payload_sha512 or b""
+    info.text_sha256 = digester.result() if digester is not None else None
+    if whole is not None and text is not None:
+        _whole_text(info, b"".join(whole), text)
+    if tree is not None and info.text_sha256 is not None:
+        info.redactable = tree.finish()
+    if pieces is not None and info.text_sha256 is not None:
+        info.text = "".join(pieces)
+    if small is not None:
+        info.block = b"".join(small)
 
 
 def scan_file(
@@ -264,8 +364,6 @@ def manifest_positions(store: Store, names: list[str]) -> dict[str, tuple[str, i
 
     The first copy found wins; damaged records are skipped (``verify`` reports them).
     """
-    from .warcstore import MANIFEST_CONTENT_TYPE
-
     found: dict[str, tuple[str, int]] = {}
     for name in names:
         for offset, info in scan_file(store, warc_key(name)):

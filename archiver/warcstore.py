@@ -29,6 +29,8 @@ from .errors import StoreError
 from .fasthash import b32encode
 from .fsutil import crash_testing, crashpoint, fsync_dir, io_error, start_writeback
 from .ids import uuid4_str
+from .layout import MANIFEST_CONTENT_TYPE as MANIFEST_CONTENT_TYPE
+from .layout import SEED_CONTENT_TYPE as SEED_CONTENT_TYPE
 from .layout import Layout, warc_number
 from .parhash import Hashes, Helper
 
@@ -38,8 +40,6 @@ SAMPLE = 1 << 20  # records up to this size are compressed in one call
 PROBE = 1 << 18  # bytes of a larger record compressed to judge whether it compresses
 INCOMPRESSIBLE = 0.95  # compressed/original above this: store the record
 WRITEBACK = 32 << 20  # a streamed record's bytes are sent on to the disk this many at a time
-MANIFEST_CONTENT_TYPE = "application/vnd.archiver.manifest+json"
-SEED_CONTENT_TYPE = "application/vnd.archiver.sealed-seed"
 DIFF_CONTENT_TYPE = "text/x-diff; charset=utf-8"
 PROOF_CONTENT_TYPE = "application/vnd.archiver.redaction-proof+json"
 HTTP_RESPONSE_TYPE = "application/http; msgtype=response"

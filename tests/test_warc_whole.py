@@ -1,0 +1,183 @@
+"""The C fast path of record reading (``_fasthash.warc_member``) gives exactly what the
+streaming reader gives: the same fields, digests, lengths and, for anything it does not take,
+the streaming reader's own words.
+
+Each case is read both ways (``warcscan._member`` set to None is the streaming reader alone)
+in a sequential scan and at random, and the results are compared field by field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zlib
+from pathlib import Path
+
+import pytest
+
+from archiver import warcscan
+from archiver.layout import MANIFEST_CONTENT_TYPE, SEED_CONTENT_TYPE
+from archiver.storage import LocalStore
+from archiver.textdigest import WHOLE_BYTES
+from archiver.warcscan import TextCheck, read_record, scan_file
+from conftest import REPO
+
+pytestmark = pytest.mark.skipif(warcscan._member is None, reason="archiver._fasthash is not built here")
+
+
+def gz(data: bytes, level: int = 6) -> bytes:
+    c = zlib.compressobj(level, zlib.DEFLATED, 31)
+    return c.compress(data) + c.flush()
+
+
+def record(block: bytes, *, head: bytes | None = None, length: int | None = None, trailer: bytes = b"\r\n\r\n") -> bytes:
+    n = len(block) if length is None else length
+    head = head if head is not None else b"WARC-Type: resource\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    return b"WARC/1.1\r\n" + head + b"Content-Length: " + str(n).encode() + b"\r\n\r\n" + block + trailer
+
+
+TEXT = "في صور قيصر، وثّقت \u0627\u0644\u0634\u0647\u0627\u062f\u0627\u062a  مصير المعتقلين.\n".encode()
+SEED = bytes(range(32))
+
+#: every way a member can differ from the plain case, and the plain cases themselves
+CASES: dict[str, bytes] = {
+    "plain": gz(record(TEXT)),
+    "empty block": gz(record(b"")),
+    "stored, not compressed": gz(record(TEXT), level=0),
+    "manifest copy": gz(record(b'{"a": 1}', head=f"WARC-Type: metadata\r\nContent-Type: {MANIFEST_CONTENT_TYPE}\r\n".encode())),
+    "seed": gz(record(SEED, head=f"WARC-Type: metadata\r\nContent-Type: {SEED_CONTENT_TYPE}\r\n".encode())),
+    "http response": gz(
+        record(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>" + TEXT + b"</p>",
+            head=b"WARC-Type: response\r\nContent-Type: application/http; msgtype=response\r\n",
+        )
+    ),
+    "http response without its head's end": gz(
+        record(b"HTTP/1.1 200 OK\r\n", head=b"WARC-Type: response\r\nContent-Type: application/http; msgtype=response\r\n")
+    ),
+    "WARC/1.0": gz(record(TEXT).replace(b"WARC/1.1", b"WARC/1.0", 1)),
+    "WARC/2.0": gz(record(TEXT).replace(b"WARC/1.1", b"WARC/2.0", 1)),
+    "spaces around values": gz(record(TEXT, head=b"WARC-Type:    resource   \r\nWARC-Date:2026-12-02T00:00:00Z\r\n")),
+    "upper-case names, repeated fields": gz(record(TEXT, head=b"WARC-TYPE: resource\r\nwarc-type: revisit\r\n")),
+    "a field twice, Content-Length first wins": gz(record(TEXT, head=b"Content-Length: 3\r\n")),
+    "folded line": gz(record(TEXT, head=b"WARC-Type: resource\r\n  continued\r\n")),
+    "tab-folded line": gz(record(TEXT, head=b"WARC-Type: resource\r\n\tcontinued\r\n")),
+    "first line folded": gz(b"WARC/1.1\r\n folded: x\r\n" + record(TEXT)[10:]),
+    "tab in a value": gz(record(TEXT, head=b"WARC-Type:\tresource\t\r\n")),
+    "space before the colon": gz(record(TEXT, head=b"WARC-Type : resource\r\n")),
+    "empty name": gz(record(TEXT, head=b": resource\r\n")),
+    "no colon": gz(record(TEXT, head=b"WARC-Type resource\r\n")),
+    "lone LF in the header": gz(record(TEXT, head=b"WARC-Type: res\nource\r\n")),
+    "lone CR in the header": gz(record(TEXT, head=b"WARC-Type: res\rource\r\n")),
+    "NUL in the header": gz(record(TEXT, head=b"WARC-Type: res\x00ource\r\n")),
+    "DEL in the header": gz(record(TEXT, head=b"WARC-Type: res\x7fource\r\n")),
+    "UTF-8 in the header": gz(record(TEXT, head="WARC-Target-URI: urn:قيصر\r\n".encode())),
+    "Latin-1 in the header": gz(record(TEXT, head=b"WARC-Target-URI: urn:caf\xe9\r\n")),
+    "long field name": gz(record(TEXT, head=b"X-" + b"n" * 100 + b": v\r\n")),
+    "no Content-Length": gz(b"WARC/1.1\r\nWARC-Type: resource\r\n\r\n" + TEXT + b"\r\n\r\n"),
+    "Content-Length with a sign": gz(record(TEXT).replace(b"Content-Length: ", b"Content-Length: +", 1)),
+    "Content-Length empty": gz(b"WARC/1.1\r\nContent-Length: \r\n\r\n\r\n\r\n"),
+    "Content-Length of 17 digits": gz(b"WARC/1.1\r\nContent-Length: 00000000000000005\r\n\r\nhello\r\n\r\n"),
+    "Content-Length over 2^53": gz(b"WARC/1.1\r\nContent-Length: 9007199254740993\r\n\r\nhello\r\n\r\n"),
+    "Content-Length Arabic digits": gz(b"WARC/1.1\r\nContent-Length: " + "٥".encode() + b"\r\n\r\nhello\r\n\r\n"),
+    "block shorter than Content-Length": gz(record(TEXT, length=len(TEXT) + 3)),
+    "block longer than Content-Length": gz(record(TEXT, length=len(TEXT) - 3)),
+    "no trailer": gz(record(TEXT, trailer=b"")),
+    "bad trailer": gz(record(TEXT, trailer=b"\r\n\n\n")),
+    "extra bytes after the record": gz(record(TEXT, trailer=b"\r\n\r\nmore")),
+    "header never ends": gz(b"WARC/1.1\r\nWARC-Type: resource\r\n" * 3000),
+    "not WARC": gz(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n\r\n\r\n"),
+    "only the version line": gz(b"WARC/1.1\r\n\r\n\r\n\r\n"),
+}
+
+
+def corrupt(member: bytes, index: int) -> bytes:
+    b = bytearray(member)
+    b[index] ^= 0x40
+    return bytes(b)
+
+
+CASES["CRC wrong"] = corrupt(CASES["plain"], -6)
+CASES["size wrong"] = corrupt(CASES["plain"], -2)
+CASES["deflate data corrupt"] = corrupt(CASES["plain"], 40)
+CASES["truncated member"] = CASES["plain"][:-9]
+CASES["not gzip"] = b"WARC/1.1\r\nContent-Length: 0\r\n\r\n\r\n\r\n"
+CASES["a gzip bomb"] = gz(record(b"\0" * (WHOLE_BYTES + 70_000)))
+CASES["a text over the whole-text size"] = gz(record(b"a " * (WHOLE_BYTES // 2 + 10)))
+
+
+def both_ways(fn):
+    """fn() with the fast path, then with the streaming reader alone."""
+    fast = fn()
+    saved = warcscan._member
+    warcscan._member = None
+    try:
+        slow = fn()
+    finally:
+        warcscan._member = saved
+    return fast, slow
+
+
+def fields(info: warcscan.RecordInfo) -> dict[str, object]:
+    return {name: getattr(info, name) for name in warcscan.RecordInfo.__slots__}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_one_member_read_at_random_both_ways(case):
+    data = CASES[case] + CASES["plain"]  # something after it, as in a file
+    texts = [None, TextCheck("utf-8", seed=SEED), TextCheck("utf-8", seed_at=len(data))]
+    for text in texts:
+        fast, slow = both_ways(lambda t=text: read_record(io.BytesIO(data), 0, None, t))
+        assert fields(fast[0]) == fields(slow[0]), (case, text)
+        assert (fast[1] is None) == (slow[1] is None)
+        if fast[1] is not None and slow[1] is not None:
+            assert fast[1].compressed_length == slow[1].compressed_length
+            assert bytes(fast[1].leftover)[:10] == bytes(slow[1].leftover)[:10]
+
+
+def test_the_fast_path_takes_the_plain_cases():
+    """The comparison above means something only if the fast path did read these."""
+    from archiver._fasthash import warc_member
+
+    for case in ("plain", "empty block", "manifest copy", "seed", "http response", "WARC/1.0", "spaces around values"):
+        got = warc_member(CASES[case], WHOLE_BYTES + 70_000)
+        assert isinstance(got, tuple), case
+        assert got[0] == len(CASES[case])
+        assert got[4] == hashlib.sha256(got[3]).digest()
+    assert warc_member(CASES["truncated member"], 1 << 20) == 0
+    assert warc_member(b"", 1 << 20) == 0
+    for case in ("CRC wrong", "folded line", "a gzip bomb", "not gzip", "UTF-8 in the header", "bad trailer"):
+        assert warc_member(CASES[case], WHOLE_BYTES + 70_000) == -1, case
+
+
+def test_sha512_only_for_what_can_be_content():
+    info, _ = read_record(io.BytesIO(CASES["manifest copy"]), 0)
+    assert info.error is None and info.payload_sha512 == b"" and info.sha256
+    info, _ = read_record(io.BytesIO(CASES["seed"]), 0)
+    assert info.error is None and info.payload_sha512 == b"" and info.block == SEED
+    info, _ = read_record(io.BytesIO(CASES["plain"]), 0)
+    assert info.payload_sha512 == hashlib.sha512(TEXT).digest()
+
+
+def test_a_whole_file_scanned_both_ways(tmp_path: Path):
+    """Every case in a row, in one file read in small parts: the same records, offsets and
+    resynchronisation after each damaged member."""
+    names = sorted(CASES)
+    data = b"".join(CASES[n] + CASES["plain"] for n in names)
+    (tmp_path / "000000.warc.gz").write_bytes(data)
+    store = LocalStore(tmp_path)
+    offsets, at = [], 0
+    for n in names:
+        offsets += [at, at + len(CASES[n])]
+        at += len(CASES[n]) + len(CASES["plain"])
+    texts = {o: TextCheck("utf-8", seed=SEED) for o in offsets[1::2]}
+    fast, slow = both_ways(lambda: [(o, fields(i)) for o, i in scan_file(store, "000000.warc.gz", offsets, texts)])
+    assert fast == slow
+    assert sum(1 for _, f in fast if f["error"] is None) > len(names)  # every plain one at least
+
+
+def test_the_reference_archive_read_both_ways():
+    store = LocalStore(REPO / "store")
+    fast, slow = both_ways(lambda: [(o, fields(i)) for o, i in scan_file(store, "000000.warc.gz")])
+    assert fast == slow and len(fast) > 20
+    assert all(f["error"] is None for _, f in fast)
