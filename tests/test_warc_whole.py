@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import zlib
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from archiver.layout import MANIFEST_CONTENT_TYPE, SEED_CONTENT_TYPE
 from archiver.storage import LocalStore
 from archiver.textdigest import WHOLE_BYTES
 from archiver.warcscan import TextCheck, read_record, scan_file
+
 from conftest import REPO
 
 pytestmark = pytest.mark.skipif(warcscan._member is None, reason="archiver._fasthash is not built here")
@@ -30,7 +32,9 @@ def gz(data: bytes, level: int = 6) -> bytes:
     return c.compress(data) + c.flush()
 
 
-def record(block: bytes, *, head: bytes | None = None, length: int | None = None, trailer: bytes = b"\r\n\r\n") -> bytes:
+def record(
+    block: bytes, *, head: bytes | None = None, length: int | None = None, trailer: bytes = b"\r\n\r\n"
+) -> bytes:
     n = len(block) if length is None else length
     head = head if head is not None else b"WARC-Type: resource\r\nContent-Type: text/plain; charset=utf-8\r\n"
     return b"WARC/1.1\r\n" + head + b"Content-Length: " + str(n).encode() + b"\r\n\r\n" + block + trailer
@@ -44,7 +48,9 @@ CASES: dict[str, bytes] = {
     "plain": gz(record(TEXT)),
     "empty block": gz(record(b"")),
     "stored, not compressed": gz(record(TEXT), level=0),
-    "manifest copy": gz(record(b'{"a": 1}', head=f"WARC-Type: metadata\r\nContent-Type: {MANIFEST_CONTENT_TYPE}\r\n".encode())),
+    "manifest copy": gz(
+        record(b'{"a": 1}', head=f"WARC-Type: metadata\r\nContent-Type: {MANIFEST_CONTENT_TYPE}\r\n".encode())
+    ),
     "seed": gz(record(SEED, head=f"WARC-Type: metadata\r\nContent-Type: {SEED_CONTENT_TYPE}\r\n".encode())),
     "http response": gz(
         record(
@@ -53,12 +59,19 @@ CASES: dict[str, bytes] = {
         )
     ),
     "http response without its head's end": gz(
-        record(b"HTTP/1.1 200 OK\r\n", head=b"WARC-Type: response\r\nContent-Type: application/http; msgtype=response\r\n")
+        record(
+            b"HTTP/1.1 200 OK\r\n",
+            head=b"WARC-Type: response\r\nContent-Type: application/http; msgtype=response\r\n",
+        )
     ),
     "WARC/1.0": gz(record(TEXT).replace(b"WARC/1.1", b"WARC/1.0", 1)),
     "WARC/2.0": gz(record(TEXT).replace(b"WARC/1.1", b"WARC/2.0", 1)),
-    "spaces around values": gz(record(TEXT, head=b"WARC-Type:    resource   \r\nWARC-Date:2026-12-02T00:00:00Z\r\n")),
-    "upper-case names, repeated fields": gz(record(TEXT, head=b"WARC-TYPE: resource\r\nwarc-type: revisit\r\n")),
+    "spaces around values": gz(
+        record(TEXT, head=b"WARC-Type:    resource   \r\nWARC-Date:2026-12-02T00:00:00Z\r\n")
+    ),
+    "upper-case names, repeated fields": gz(
+        record(TEXT, head=b"WARC-TYPE: resource\r\nwarc-type: revisit\r\n")
+    ),
     "a field twice, Content-Length first wins": gz(record(TEXT, head=b"Content-Length: 3\r\n")),
     "folded line": gz(record(TEXT, head=b"WARC-Type: resource\r\n  continued\r\n")),
     "tab-folded line": gz(record(TEXT, head=b"WARC-Type: resource\r\n\tcontinued\r\n")),
@@ -79,7 +92,9 @@ CASES: dict[str, bytes] = {
     "Content-Length empty": gz(b"WARC/1.1\r\nContent-Length: \r\n\r\n\r\n\r\n"),
     "Content-Length of 17 digits": gz(b"WARC/1.1\r\nContent-Length: 00000000000000005\r\n\r\nhello\r\n\r\n"),
     "Content-Length over 2^53": gz(b"WARC/1.1\r\nContent-Length: 9007199254740993\r\n\r\nhello\r\n\r\n"),
-    "Content-Length Arabic digits": gz(b"WARC/1.1\r\nContent-Length: " + "٥".encode() + b"\r\n\r\nhello\r\n\r\n"),
+    "Content-Length Arabic digits": gz(
+        b"WARC/1.1\r\nContent-Length: " + "\u0665".encode() + b"\r\n\r\nhello\r\n\r\n"
+    ),
     "block shorter than Content-Length": gz(record(TEXT, length=len(TEXT) + 3)),
     "block longer than Content-Length": gz(record(TEXT, length=len(TEXT) - 3)),
     "no trailer": gz(record(TEXT, trailer=b"")),
@@ -97,6 +112,22 @@ def corrupt(member: bytes, index: int) -> bytes:
     return bytes(b)
 
 
+def gz_with_header(data: bytes, flags: int, extra: bytes = b"", header_crc_delta: int = 0) -> bytes:
+    """A gzip member with the header fields ``flags`` names (FEXTRA, FNAME, FHCRC...)."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    head = b"\x1f\x8b\x08" + bytes([flags]) + b"\0\0\0\0\0\xff" + extra
+    if flags & 0x02:  # FHCRC: the low 16 bits of the header's CRC-32
+        head += ((zlib.crc32(head) + header_crc_delta) & 0xFFFF).to_bytes(2, "little")
+    trailer = zlib.crc32(data).to_bytes(4, "little") + (len(data) & 0xFFFFFFFF).to_bytes(4, "little")
+    return head + c.compress(data) + c.flush() + trailer
+
+
+# libdeflate does not check a header's own CRC: members with FHCRC go to zlib
+CASES["header CRC (FHCRC)"] = gz_with_header(record(TEXT), 0x02)
+CASES["header CRC wrong"] = gz_with_header(record(TEXT), 0x02, header_crc_delta=1)
+CASES["file name and comment"] = gz_with_header(record(TEXT), 0x18, b"000000.warc\0made by hand\0")
+CASES["extra field"] = gz_with_header(record(TEXT), 0x04, b"\x04\0ab\x00\x00")
+CASES["reserved flag"] = gz_with_header(record(TEXT), 0x20)
 CASES["CRC wrong"] = corrupt(CASES["plain"], -6)
 CASES["size wrong"] = corrupt(CASES["plain"], -2)
 CASES["deflate data corrupt"] = corrupt(CASES["plain"], 40)
@@ -135,18 +166,45 @@ def test_one_member_read_at_random_both_ways(case):
             assert bytes(fast[1].leftover)[:10] == bytes(slow[1].leftover)[:10]
 
 
+def test_libdeflate_is_built_in_where_required():
+    from archiver import _fasthash
+
+    if os.environ.get("ARCHIVER_REQUIRE_ACCEL"):  # CI installs libdeflate-dev
+        assert _fasthash.LIBDEFLATE == 1
+
+
 def test_the_fast_path_takes_the_plain_cases():
     """The comparison above means something only if the fast path did read these."""
     from archiver._fasthash import warc_member
 
-    for case in ("plain", "empty block", "manifest copy", "seed", "http response", "WARC/1.0", "spaces around values"):
+    for case in (
+        "plain",
+        "empty block",
+        "manifest copy",
+        "seed",
+        "http response",
+        "WARC/1.0",
+        "spaces around values",
+        "header CRC (FHCRC)",
+        "file name and comment",
+        "extra field",
+    ):
         got = warc_member(CASES[case], WHOLE_BYTES + 70_000)
         assert isinstance(got, tuple), case
         assert got[0] == len(CASES[case])
         assert got[4] == hashlib.sha256(got[3]).digest()
     assert warc_member(CASES["truncated member"], 1 << 20) == 0
     assert warc_member(b"", 1 << 20) == 0
-    for case in ("CRC wrong", "folded line", "a gzip bomb", "not gzip", "UTF-8 in the header", "bad trailer"):
+    for case in (
+        "CRC wrong",
+        "header CRC wrong",
+        "reserved flag",
+        "folded line",
+        "a gzip bomb",
+        "not gzip",
+        "UTF-8 in the header",
+        "bad trailer",
+    ):
         assert warc_member(CASES[case], WHOLE_BYTES + 70_000) == -1, case
 
 
@@ -171,7 +229,9 @@ def test_a_whole_file_scanned_both_ways(tmp_path: Path):
         offsets += [at, at + len(CASES[n])]
         at += len(CASES[n]) + len(CASES["plain"])
     texts = {o: TextCheck("utf-8", seed=SEED) for o in offsets[1::2]}
-    fast, slow = both_ways(lambda: [(o, fields(i)) for o, i in scan_file(store, "000000.warc.gz", offsets, texts)])
+    fast, slow = both_ways(
+        lambda: [(o, fields(i)) for o, i in scan_file(store, "000000.warc.gz", offsets, texts)]
+    )
     assert fast == slow
     assert sum(1 for _, f in fast if f["error"] is None) > len(names)  # every plain one at least
 
