@@ -191,6 +191,10 @@ def canonical_bytes(value: Any, *, plain: bool = False) -> bytes:
         InvalidInput: the value cannot be canonicalised (e.g. an integer beyond 2**53,
             a string with a lone surrogate).
     """
+    if fasthash.json_canonical is not None:
+        out = fasthash.json_canonical(value)  # (None: not plain after all, or not exact types)
+        if out is not None:
+            return out
     if plain or _plain(value):
         # Without floats, with integers in the interoperable range and keys in ASCII,
         # RFC 8785 is exactly sorted keys, no white space, and JSON.stringify's escapes,

@@ -104,6 +104,9 @@ write_new_files: Callable[[list[tuple[str, bytes]], bool], None] | None = None
 #: them, the Python hooks do the same checks during parsing)
 json_finish: Callable[[object, int], tuple[object, int, bool, bool]] | None = None
 json_colons: Callable[[bytes], int] | None = None
+#: RFC 8785 bytes of a plain value, None for any other (``canonical.canonical_bytes``, whose
+#: general path is the reference)
+json_canonical: Callable[[object], bytes | None] | None = None
 #: a sound, plain WARC record read whole (``warcscan.read_record``; without it, and for
 #: anything else, the streaming ``warcread.RecordReader``, which is its reference)
 warc_member: (
@@ -125,5 +128,6 @@ if not os.environ.get("ARCHIVER_PURE_PYTHON"):
         write_new_files = _fasthash.write_new_files
         json_finish = _fasthash.json_finish
         json_colons = _fasthash.json_colons
+        json_canonical = _fasthash.json_canonical
         warc_member = _fasthash.warc_member
         ACCELERATED = True

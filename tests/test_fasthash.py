@@ -287,3 +287,69 @@ def test_the_cpu_instructions_are_used_where_present():
         pytest.skip("no /proc/cpuinfo")
     assert _fasthash.sha_ni() == ("sha_ni" in flags)
     assert _fasthash.sha_x16() == ("avx512f" in flags and "avx512bw" in flags)
+
+
+JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.sampled_from([2**53 - 1, -(2**53 - 1), 2**53, -(2**53), 0])
+    | st.text()
+    | st.text(alphabet=st.characters(max_codepoint=0x40))  # the escapes
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+JSON_VALUES = st.recursive(
+    JSON_LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(
+            st.text(max_size=8) | st.text(alphabet='abcAB_-~\x7f\x00"', max_size=4), inner, max_size=5
+        )
+    ),
+    max_leaves=30,
+)
+
+
+@needs_c
+@settings(max_examples=600, deadline=None)
+@given(value=JSON_VALUES)
+def test_canonical_json_of_plain_values_is_rfc8785(value):
+    """The C encoder gives rfc8785's bytes for every plain value, and declines (None) exactly
+    the others, which the general path then takes."""
+    import rfc8785
+
+    from archiver import _fasthash
+    from archiver.canonical import _plain
+
+    out = _fasthash.json_canonical(value)
+    if _plain(value):
+        assert out == rfc8785.dumps(value)
+    else:
+        assert out is None
+
+
+@needs_c
+def test_canonical_json_declines_what_it_does_not_take():
+    from archiver import _fasthash
+
+    class Str(str):
+        pass
+
+    for value in (
+        {"a": 1.5},
+        [2**53],
+        {"é": 1},
+        {1: 2},
+        (1, 2),
+        Str("x"),
+        "\ud800",
+        {"a": {"b": ["\udfff"]}},
+    ):
+        assert _fasthash.json_canonical(value) is None, value
+    deep: object = 1
+    for _ in range(300):
+        deep = [deep]
+    assert _fasthash.json_canonical(deep) is None
+    assert _fasthash.json_canonical({"b": [True, None, False, -3, "\x7f\u2028😀"], "a": ""}) == (
+        '{"a":"","b":[true,null,false,-3,"\x7f\u2028😀"]}'.encode()
+    )
