@@ -45,9 +45,6 @@
  *       input, -1 for the streaming reader, which says precisely what is wrong
  *   json_canonical(value) -> bytes | None
  *       canonical.canonical_bytes of a plain value (below), None for any other
- *   sha_x16(enable=None) -> bool
- *       whether the tree hashes sixteen leaves or nodes at once with AVX-512 (detected
- *       at import; switched like sha_ni); what it leaves over takes the path below
  *   sha_ni(enable=None) -> bool
  *       whether the tree's SHA-256 runs on the CPU's SHA extensions (x86 SHA-NI,
  *       detected at import); sha_ni(False) switches to OpenSSL's block function,
@@ -206,78 +203,6 @@ compress_shani2(uint32_t sa[8], const unsigned char *ba, uint32_t sb[8], const u
     shani_store(sb, _mm_add_epi32(b_abef, b_save0), _mm_add_epi32(b_cdgh, b_save1));
 }
 
-/* Sixteen messages at once with AVX-512: one 32-bit lane of a 512-bit register per message.
- * The SHA instructions hash one or two messages at a time, about 40 ns per block on a server
- * core; these sixteen lanes take about 24 ns per block, and a token tree is hundreds of
- * independent leaves, then levels of independent nodes. The state is word-major (sv[i][lane])
- * and the sixteen blocks are contiguous (64 bytes each). */
-#define HAVE_X16 1
-#define X16_FN __attribute__((target("avx512f,avx512bw")))
-static int use_x16;
-
-static int
-cpu_has_avx512(void)
-{
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))
-        return 0; /* OSXSAVE: the system saves the registers it enabled */
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    if ((lo & 0xe6) != 0xe6)
-        return 0; /* SSE, AVX, opmask and both ZMM halves enabled by the system */
-    if (__get_cpuid_max(0, NULL) < 7)
-        return 0;
-    __cpuid_count(7, 0, a, b, c, d);
-    return ((b >> 16) & 1) && ((b >> 30) & 1); /* AVX512F, AVX512BW */
-}
-
-X16_FN static void
-compress16(uint32_t sv[8][16], const unsigned char *blocks)
-{
-    const __m512i at = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
-    const __m512i bswap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);
-    __m512i w[16];
-    for (int t = 0; t < 16; t++) /* word t of each lane's block, big-endian */
-        w[t] = _mm512_shuffle_epi8(_mm512_i32gather_epi32(at, (const void *)(blocks + 4 * t), 4), bswap);
-    __m512i v[8];
-    for (int i = 0; i < 8; i++)
-        v[i] = _mm512_loadu_si512((const void *)sv[i]);
-    __m512i a = v[0], b = v[1], c = v[2], d = v[3], e = v[4], f = v[5], g = v[6], h = v[7];
-    for (int t = 0; t < 64; t++) {
-        __m512i x;
-        if (t < 16) {
-            x = w[t];
-        } else {
-            __m512i w15 = w[(t - 15) & 15], w2 = w[(t - 2) & 15];
-            /* 0x96: a ^ b ^ c; 0xca: a ? b : c (Ch); 0xe8: majority (Maj) */
-            __m512i s0 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(w15, 7), _mm512_ror_epi32(w15, 18),
-                                                   _mm512_srli_epi32(w15, 3), 0x96);
-            __m512i s1 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(w2, 17), _mm512_ror_epi32(w2, 19),
-                                                   _mm512_srli_epi32(w2, 10), 0x96);
-            x = _mm512_add_epi32(_mm512_add_epi32(w[t & 15], s0), _mm512_add_epi32(w[(t - 7) & 15], s1));
-            w[t & 15] = x;
-        }
-        __m512i S1 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(e, 6), _mm512_ror_epi32(e, 11),
-                                               _mm512_ror_epi32(e, 25), 0x96);
-        __m512i t1 = _mm512_add_epi32(_mm512_add_epi32(h, S1),
-                                      _mm512_add_epi32(_mm512_ternarylogic_epi32(e, f, g, 0xca),
-                                                       _mm512_add_epi32(x, _mm512_set1_epi32((int)K256[t]))));
-        __m512i S0 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(a, 2), _mm512_ror_epi32(a, 13),
-                                               _mm512_ror_epi32(a, 22), 0x96);
-        __m512i t2 = _mm512_add_epi32(S0, _mm512_ternarylogic_epi32(a, b, c, 0xe8));
-        h = g;
-        g = f;
-        f = e;
-        e = _mm512_add_epi32(d, t1);
-        d = c;
-        c = b;
-        b = a;
-        a = _mm512_add_epi32(t1, t2);
-    }
-    __m512i out[8] = {a, b, c, d, e, f, g, h};
-    for (int i = 0; i < 8; i++)
-        _mm512_storeu_si512((void *)sv[i], _mm512_add_epi32(v[i], out[i]));
-}
 #endif /* HAVE_SHANI */
 
 static void
@@ -411,55 +336,6 @@ node_message(unsigned char buf[128], const unsigned char *left, const unsigned c
     pad_message(buf, 1 + 2 * HASH);
 }
 
-#ifdef HAVE_X16
-/* SHA-256 of sixteen padded messages of `blocks` blocks each (1 or 2), given block-major:
- * blocks 0 of all sixteen, then blocks 1; digest l to outs + l * HASH */
-static void
-digests16(const unsigned char *msgs, int blocks, unsigned char *outs)
-{
-    uint32_t sv[8][16];
-    for (int i = 0; i < 8; i++)
-        for (int l = 0; l < 16; l++)
-            sv[i][l] = SHA256_IV[i];
-    for (int k = 0; k < blocks; k++)
-        compress16(sv, msgs + 1024 * k);
-    for (int l = 0; l < 16; l++) {
-        uint32_t st[8];
-        for (int i = 0; i < 8; i++)
-            st[i] = sv[i][l];
-        digest_out(st, outs + l * HASH);
-    }
-}
-
-/* leaves of sixteen tokens (token k is text[starts[k] : starts[k + 1]]) when each is one
- * block; 0 (nothing written) if any is longer */
-static int
-leaves16(const unsigned char *salts, const unsigned char *text, const Py_ssize_t *starts, unsigned char *out)
-{
-    unsigned char msgs[16 * 64];
-    for (int k = 0; k < 16; k++)
-        if (1 + SALT + (size_t)(starts[k + 1] - starts[k]) + 9 > 64)
-            return 0; /* (before leaf_message, which would pad it to more than 64 bytes here) */
-    for (int k = 0; k < 16; k++)
-        leaf_message(msgs + 64 * k, salts + SALT * k, text + starts[k], (size_t)(starts[k + 1] - starts[k]));
-    digests16(msgs, 1, out);
-    return 1;
-}
-
-/* nodes j..j+15 of the next level, from pairs 2j.. of this one (in place, as tree_root) */
-static void
-nodes16(unsigned char *nodes, Py_ssize_t j)
-{
-    unsigned char msgs[2 * 16 * 64], one[128];
-    for (int k = 0; k < 16; k++) {
-        node_message(one, nodes + 2 * (j + k) * HASH, nodes + (2 * (j + k) + 1) * HASH);
-        memcpy(msgs + 64 * k, one, 64);
-        memcpy(msgs + 1024 + 64 * k, one + 64, 64);
-    }
-    digests16(msgs, 2, nodes + j * HASH);
-}
-#endif
-
 /* RFC 9162 MTH of count >= 1 hashes, level by level in place (nodes is overwritten): pairing
    neighbours and carrying an odd last node up unchanged gives the same root as splitting at
    the largest power of two below n */
@@ -468,11 +344,6 @@ tree_root(unsigned char *nodes, Py_ssize_t count, unsigned char out[HASH])
 {
     while (count > 1) {
         Py_ssize_t pairs = count / 2, j = 0;
-#ifdef HAVE_X16
-        if (use_x16)
-            for (; j + 16 <= pairs; j += 16)
-                nodes16(nodes, j);
-#endif
         for (; j + 1 < pairs; j += 2) {
             unsigned char a[128], b[128];
             uint32_t sa[8], sb[8];
@@ -754,14 +625,7 @@ text_root(PyObject *self, PyObject *args)
             Py_ssize_t in_block = count - first < SALT_BLOCK ? count - first : SALT_BLOCK;
             ok = salts_of_block(seed.buf, seed.len, (uint64_t)(first / SALT_BLOCK), salts,
                                 16 * (size_t)in_block);
-            Py_ssize_t i = 0;
-#ifdef HAVE_X16
-            if (use_x16)
-                for (; i + 16 <= in_block && ok; i += 16)
-                    if (!leaves16(salts + 16 * i, u, starts + first + i, leaves + (first + i) * HASH))
-                        break; /* a token of more than one block: the pairs below take the rest */
-#endif
-            for (; i < in_block && ok; i += 2) {
+            for (Py_ssize_t i = 0; i < in_block && ok; i += 2) {
                 Py_ssize_t t = first + i;
                 const unsigned char *tok = (const unsigned char *)utf8 + starts[t];
                 size_t len = (size_t)(starts[t + 1] - starts[t]);
@@ -1499,25 +1363,6 @@ json_canonical(PyObject *self, PyObject *args)
     return out;
 }
 
-static PyObject *
-sha_x16(PyObject *self, PyObject *args)
-{
-    PyObject *enable = Py_None;
-    if (!PyArg_ParseTuple(args, "|O:sha_x16", &enable))
-        return NULL;
-#ifdef HAVE_X16
-    if (enable != Py_None) {
-        int want = PyObject_IsTrue(enable);
-        if (want < 0)
-            return NULL;
-        use_x16 = want && cpu_has_avx512();
-    }
-    return PyBool_FromLong(use_x16);
-#else
-    return PyBool_FromLong(0);
-#endif
-}
-
 static PyMethodDef methods[] = {
     {"text_root", text_root, METH_VARARGS,
      "text_root(text, seed) -> (root, tokens): the whole token tree of a text"},
@@ -1539,8 +1384,6 @@ static PyMethodDef methods[] = {
      "warc_member(data, cap) -> (consumed, version, fields, block, sha256), or 0 (more input) or -1"},
     {"json_canonical", json_canonical, METH_VARARGS,
      "json_canonical(value) -> RFC 8785 bytes of a plain value, or None: see canonical.py"},
-    {"sha_x16", sha_x16, METH_VARARGS,
-     "sha_x16(enable=None) -> whether the tree hashes sixteen messages at once with AVX-512"},
     {"sha_ni", sha_ni, METH_VARARGS,
      "sha_ni(enable=None) -> whether the tree's SHA-256 uses the CPU's SHA instructions"},
     {NULL, NULL, 0, NULL},
@@ -1556,7 +1399,6 @@ PyInit__fasthash(void)
 {
 #ifdef HAVE_SHANI
     use_shani = cpu_has_shani();
-    use_x16 = cpu_has_avx512();
 #endif
     PyObject *m = PyModule_Create(&module);
 #ifdef HAVE_LIBDEFLATE

@@ -210,26 +210,21 @@ def test_the_token_rule_white_space_is_pythons():
     assert {c for c in range(0x110000) if chr(c).isspace()} == FORMAT_SPACES
 
 
-@pytest.fixture(params=["avx512", "sha-ni", "openssl"])
+@pytest.fixture(params=["sha-ni", "openssl"])
 def block_function(request):
-    """Each of the C tree's SHA-256 block functions (sixteen messages at once with AVX-512, the
-    CPU's SHA instructions, where it has them, and OpenSSL's); restores the defaults afterwards."""
+    """Each of the C tree's SHA-256 block functions (the CPU's SHA instructions, where it has
+    them, and OpenSSL's); restores the default afterwards."""
     if not fasthash.ACCELERATED:
         pytest.skip("archiver._fasthash is not built here")
     from archiver import _fasthash
 
-    defaults = _fasthash.sha_ni(), _fasthash.sha_x16()
-    if request.param == "avx512" and not _fasthash.sha_x16(True):
-        pytest.skip("this CPU has no AVX-512")
-    if request.param != "avx512":
-        assert _fasthash.sha_x16(False) is False
+    default = _fasthash.sha_ni()
     if request.param == "sha-ni" and not _fasthash.sha_ni(True):
         pytest.skip("this CPU has no SHA instructions")
     if request.param == "openssl":
         assert _fasthash.sha_ni(False) is False
     yield _fasthash
-    _fasthash.sha_ni(defaults[0])
-    _fasthash.sha_x16(defaults[1])
+    _fasthash.sha_ni(default)
 
 
 def test_every_code_point_between_tokens(block_function):
@@ -257,10 +252,9 @@ def test_tokens_of_every_length_across_block_edges(block_function):
         assert block_function.perfect_root(nodes) == fasthash.py_perfect_root(nodes)
 
 
-def test_trees_around_the_sixteen_lane_groups(block_function):
-    """Tree sizes at and around multiples of sixteen (whole groups of leaves and nodes, and
-    what is left over), across the salt blocks of 1,024 tokens, and a long token (two blocks)
-    at each place in a group, which sends the rest of its salt block down the pairs' path."""
+def test_trees_of_many_sizes_with_long_tokens(block_function):
+    """Tree sizes at and around powers of two, across the salt blocks of 1,024 tokens, and a
+    long token (a two-block leaf) at odd and even places, at a salt block's edge."""
     seed = os.urandom(32)
     words = ["قيصر ", "صور ", "a ", "المعتقلين\n", "x" * 38 + " ", "ب" * 19 + " "]
     sizes = [15, 16, 17, 31, 32, 33, 48, 255, 256, 257, 511, 1023, 1024, 1025, 1040, 2049]
@@ -286,7 +280,6 @@ def test_the_cpu_instructions_are_used_where_present():
     except OSError:
         pytest.skip("no /proc/cpuinfo")
     assert _fasthash.sha_ni() == ("sha_ni" in flags)
-    assert _fasthash.sha_x16() == ("avx512f" in flags and "avx512bw" in flags)
 
 
 JSON_LEAVES = (
