@@ -47,6 +47,26 @@ def parse_entries(text: bytes, first_line: int = 1) -> list[tuple[bytes, str]]:
     return out
 
 
+def find_leaf(text: bytes, key: str) -> tuple[int, bytes] | None:
+    """The first line ``<hash> key`` of an entries text: (its index, the hash), or None.
+
+    A key has no space (``ENTRY_LINE``), so `` key\n`` is found only as a whole line's key.
+
+    Raises:
+        ValueError: the line found is malformed (as ``parse_entries`` says).
+    """
+    needle = b" " + key.encode("utf-8") + b"\n"
+    at = text.find(needle)
+    while at >= 0:
+        start = text.rfind(b"\n", 0, at) + 1
+        index = text.count(b"\n", 0, start)
+        ((leaf, found),) = parse_entries(text[start : at + len(needle)], index + 1)
+        if found == key:
+            return index, leaf
+        at = text.find(needle, at + 1)
+    return None
+
+
 def format_entries(entries: list[tuple[bytes, str]]) -> bytes:
     """The text of entries, one ``<hash hex> <key>`` line each."""
     return "".join(f"{h.hex()} {k}\n" for h, k in entries).encode()
@@ -139,7 +159,21 @@ class LogView:
         return self.tree().node(level, index)
 
     def leaf_index(self, key: str) -> tuple[int, bytes] | None:
-        """Where a record is in the log: (leaf index, leaf hash), or None."""
+        """Where a record is in the log: (leaf index, leaf hash), or None.
+
+        Format 1 finds the line in the entries file without parsing the others (``log
+        prove`` is start-up bound; parsing 55,000 lines was 0.2 s of it). Only the line
+        found is checked: the proof's nodes come from the stored levels and the auditor
+        checks the proof against the signed checkpoint; a malformed line elsewhere is
+        ``verify``'s to report.
+
+        Raises:
+            ValueError: the line holding ``key`` is malformed.
+        """
+        if not self.segmented:
+            if self.store.size(ENTRIES) is None:
+                return None
+            return find_leaf(self.store.read(ENTRIES, MAX_LOG_TEXT), key)
         for i, (h, k) in enumerate(self.entries()):
             if k == key:
                 return i, h

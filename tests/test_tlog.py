@@ -423,3 +423,31 @@ def test_salts_are_the_shake256_blocks_of_the_format(seed, order):
             )[16 * (k % 1024) : 16 * (k % 1024) + 16]
             for k in range(i, i + 3)
         )
+
+
+def test_find_leaf_agrees_with_parsing_every_line():
+    """``log prove`` finds its line with bytes.find: the same index and hash as parsing the
+    whole entries file, for keys that end or start like others, a key given twice (the first
+    wins) and a key that is absent; a malformed line elsewhere is not its business, a
+    malformed line holding the key is refused."""
+    from archiver.logview import find_leaf, format_entries, parse_entries
+
+    keys = [
+        "manifests/events/ab/x.json",
+        "manifests/events/ab/yx.json",
+        "manifests/events/ab/x.json.bak",
+        "manifests/keys/x.json",
+        "manifests/events/ab/x.json",
+        "manifests/audits/000001.json",
+    ]
+    entries = [(hashlib.sha256(str(i).encode()).digest(), k) for i, k in enumerate(keys)]
+    text = format_entries(entries)
+    parsed = parse_entries(text)
+    for key in set(keys) | {"manifests/events/ab/z.json", "manifests/events/ab/x"}:
+        want = next(((i, h) for i, (h, k) in enumerate(parsed) if k == key), None)
+        assert find_leaf(text, key) == want, key
+    broken_elsewhere = text.replace(b" manifests/keys/x.json", b"  manifests/keys/x.json")
+    assert find_leaf(broken_elsewhere, "manifests/audits/000001.json") == (5, entries[5][0])
+    broken_here = text.replace(entries[5][0].hex().encode(), b"zz" + entries[5][0].hex().encode()[2:])
+    with pytest.raises(ValueError, match="line 6 of the log is malformed"):
+        find_leaf(broken_here, "manifests/audits/000001.json")
