@@ -52,7 +52,7 @@ from .errors import CorruptArchive, DocumentNotFound, InvalidInput
 from .exportcopy import load_export_info
 from .gcpause import gc_paused
 from .index import Row, row_of
-from .layout import EVENT_NAME, EVENTS, KEYS, STORE, events_prefix, warc_key
+from .layout import EVENT_NAME, EVENTS, KEYS, MANIFEST_CONTENT_TYPE, STORE, events_prefix, warc_key
 from .logcheck import check_log
 from .manifest import ACTION_ROLES, Event, ManifestError
 from .merkle import leaf_hash
@@ -63,6 +63,7 @@ from .snapshot import Snapshot, take_snapshot
 from .storage import LocalStore, OverlayStore, Store
 from .timeutil import format_time, parse_time
 from .trust import load_trust
+from .warcread import warc_digest
 from .warcscan import (
     RecordInfo,
     TextCheck,
@@ -75,7 +76,6 @@ from .warcscan import (
     split_points,
     unpack_records,
 )
-from .warcstore import MANIFEST_CONTENT_TYPE, warc_digest
 from .withhold import WITHHELD_CONTENT_TYPE, sealed_refs
 
 if TYPE_CHECKING:  # (the module itself is imported only by a full verify that uses it)

@@ -22,6 +22,8 @@ from typing import BinaryIO, cast
 
 from isal import isal_zlib
 
+from .fasthash import b32encode
+
 _ZLIB_ERROR = cast("type[Exception]", isal_zlib.error)
 
 CHUNK = 1 << 20
@@ -29,6 +31,11 @@ READ_SIZE = 1 << 18
 FEED = 1 << 14  # compressed bytes first given to the decompressor (then doubling)
 MAX_HEADER = 64 * 1024
 MAX_CONTENT_LENGTH = 1 << 53
+
+
+def warc_digest(sha256_raw: bytes) -> str:
+    """``sha256:`` + base32, the form of WARC digest headers (warcio checks this form)."""
+    return "sha256:" + b32encode(sha256_raw)
 
 
 class WarcFormatError(Exception):

@@ -33,6 +33,7 @@ from .layout import MANIFEST_CONTENT_TYPE as MANIFEST_CONTENT_TYPE
 from .layout import SEED_CONTENT_TYPE as SEED_CONTENT_TYPE
 from .layout import Layout, warc_number
 from .parhash import Hashes, Helper
+from .warcread import warc_digest as warc_digest
 
 COMPRESSION_LEVEL = 1
 CHUNK = 1 << 20
@@ -48,11 +49,6 @@ HTTP_REQUEST_TYPE = "application/http; msgtype=request"
 
 class SourceChanged(StoreError):
     """The bytes being stored are not the size they were when the command began."""
-
-
-def warc_digest(sha256_raw: bytes) -> str:
-    """``sha256:`` + base32, the form warcio checks."""
-    return "sha256:" + b32encode(sha256_raw)
 
 
 def new_record_id() -> str:
