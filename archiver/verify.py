@@ -629,16 +629,23 @@ class _Verifier:
             return int(sref["offset"]) if int(e.content["size"]) <= MAX_DEFERRED_TEXT else None
 
         def seed_of(e: Event) -> bytes | None:
-            if not (e.content.get("redactable") and "seed" in e.storage) or seed_at(e) is not None:
-                return None
             sref = e.storage["seed"]
             raw = read_block(self.store, warc_key(str(sref["warc_file"])), int(sref["offset"]), 64)
             return raw if raw is not None and len(raw) == 32 else None
 
-        for e, seed in zip(texts, self.store.map(seed_of, texts), strict=True):
+        later = [seed_at(e) for e in texts]
+        # (a full scan defers almost every seed: only the others are read now, in parallel)
+        now = [
+            e
+            for e, at in zip(texts, later, strict=True)
+            if at is None and e.content.get("redactable") and "seed" in e.storage
+        ]
+        seeds = dict(zip(map(id, now), self.store.map(seed_of, now), strict=True))
+        for e, at in zip(texts, later, strict=True):
             pos = _pos(e.content_ref)
+            seed = seeds.get(id(e))
             if pos not in self.texts or seed is not None:
-                self.texts[pos] = TextCheck(e.content["charset"] or "utf-8", seed, seed_at(e))
+                self.texts[pos] = TextCheck(e.content["charset"] or "utf-8", seed, at)
 
     def finish_deferred_trees(self) -> None:
         """A text whose seed was in another part of a file read in parts: its seed, read now."""
