@@ -30,9 +30,11 @@ class PayloadSplitter:
             return chunk
         self._head += chunk
         end = self._head.find(b"\r\n\r\n")
+        # (an end found beyond MAX_HEAD is refused too: the verdict must not depend on how
+        # the block was cut into chunks, and a reader may take a block whole)
+        if (end < 0 and len(self._head) > MAX_HEAD) or end + 4 > MAX_HEAD:
+            raise HeadTooLarge(f"no end of the HTTP head within {MAX_HEAD} bytes")
         if end < 0:
-            if len(self._head) > MAX_HEAD:
-                raise HeadTooLarge(f"no end of the HTTP head within {MAX_HEAD} bytes")
             return b""
         self.head = bytes(self._head[: end + 4])
         rest = bytes(self._head[end + 4 :])

@@ -64,6 +64,12 @@ CASES: dict[str, bytes] = {
             head=b"WARC-Type: response\r\nContent-Type: application/http; msgtype=response\r\n",
         )
     ),
+    "http head ending beyond MAX_HEAD": gz(
+        record(
+            b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * (300 * 1024) + b"\r\n\r\npayload",
+            head=b"WARC-Type: response\r\nContent-Type: application/http; msgtype=response\r\n",
+        )
+    ),
     "WARC/1.0": gz(record(TEXT).replace(b"WARC/1.1", b"WARC/1.0", 1)),
     "WARC/2.0": gz(record(TEXT).replace(b"WARC/1.1", b"WARC/2.0", 1)),
     "spaces around values": gz(
@@ -290,3 +296,20 @@ def test_damaged_members_read_both_ways(seed):
         assert (fast[1] is None) == (slow[1] is None)
         if fast[1] is not None and slow[1] is not None:
             assert fast[1].compressed_length == slow[1].compressed_length
+
+
+@pytest.mark.parametrize("head_kb", [200, 255, 257, 300])
+def test_an_http_heads_verdict_does_not_depend_on_chunks(head_kb):
+    """Fed whole (the fast path) or in 1 KB chunks (a stream), a head ending past MAX_HEAD is
+    refused and one ending before it is accepted."""
+    from archiver.httpblock import MAX_HEAD, HeadTooLarge, payload_chunks
+
+    block = b"HTTP/1.1 200 OK\r\nX: " + b"a" * (head_kb * 1024) + b"\r\n\r\npayload"
+    verdicts = []
+    for size in (len(block), 1024):
+        try:
+            verdicts.append(b"".join(payload_chunks(block[i : i + size] for i in range(0, len(block), size))))
+        except HeadTooLarge:
+            verdicts.append(None)
+    assert verdicts[0] == verdicts[1]
+    assert (verdicts[0] is None) == (block.index(b"\r\n\r\n") + 4 > MAX_HEAD)
