@@ -64,6 +64,20 @@ def test_content_mismatch_payload_changed_and_warc_digest_fixed(sealed):
     assert sealed.verify_codes() == sealed.expect("content-mismatch")
 
 
+def test_a_warc_file_not_starting_with_warcinfo_is_warc_invalid(sealed):
+    """The first record's type changed (its block, and so its digest, untouched): the file's
+    own first record is checked, although no manifest names it."""
+    warc, _, _ = _storage(sealed, _first_manifest(sealed))
+    rewrite_member(
+        sealed.files, warc, 0, lambda r: r.replace(b"WARC-Type: warcinfo", b"WARC-Type: metadata", 1)
+    )
+    res = sealed.run("verify", "--json")
+    found = [p for p in res.json()["problems"] if p["code"] == "warc-invalid"]  # type: ignore[index]
+    assert [p["message"] for p in found] == ["WARC file does not start with warcinfo"]
+    assert found[0]["file"] == warc + "@0"
+    assert sealed.verify_codes() == sealed.expect("warc-invalid")
+
+
 def test_payload_changed_naively_is_warc_invalid_and_content_mismatch(sealed):
     warc, offset, _ = _storage(sealed, _first_manifest(sealed))
     rewrite_member(sealed.files, warc, offset, lambda r: flip_payload_byte(r, 3, fix_digest=False))
