@@ -207,7 +207,8 @@ def _streamed_record(info: RecordInfo, reader: RecordReader, text: TextCheck | N
     """Read, hash and (for a text) digest the block chunk by chunk."""
     h = reader.headers
     whole_text = _fill(info, h, text)
-    block_hashes = Hashes(sha512=_wants_sha512(h))
+    want512 = _wants_sha512(h)
+    block_hashes = Hashes(sha512=want512)
     tree: TokenTreeBuilder | None = None
     pieces: list[str] | None = None
     digester = None
@@ -222,7 +223,7 @@ def _streamed_record(info: RecordInfo, reader: RecordReader, text: TextCheck | N
         digester = TextDigester(text.charset, on_text)
     small: list[bytes] | None = []
     split = PayloadSplitter() if is_http_record(info.record_type, info.content_type) else None
-    payload_hashes = Hashes(sha512=_wants_sha512(h)) if split is not None else block_hashes
+    payload_hashes = Hashes(sha512=want512) if split is not None else block_hashes
     try:
         for chunk in reader.block():
             if small is not None and block_hashes.size + len(chunk) <= SMALL_BLOCK:
