@@ -39,7 +39,7 @@
  *   json_finish(value, max_depth) -> (value, members, plain, too_deep)
  *   json_colons(data) -> int
  *       the checks json's C parser leaves to strict parsing (canonical.py; below)
- *   warc_member(data, cap) -> (consumed, version, fields, block, sha256) | 0 | -1
+ *   warc_member(data, cap, max_header) -> (consumed, version, fields, block, sha256) | 0 | -1
  *       one gzip member holding one WARC record, read whole when it is sound and
  *       plain: the fast path of warcscan.read_record (below); 0 asks for more
  *       input, -1 for the streaming reader, which says precisely what is wrong
@@ -897,12 +897,11 @@ json_colons(PyObject *self, PyObject *args)
  * what the streaming reader accepts with the same result: a member that inflates completely to
  * at most ``cap`` bytes, a header of printable ASCII lines (no folded lines, no control
  * characters but the CRLFs: its values are then the same after Python's str.strip) starting
- * WARC/1.0 or WARC/1.1, within MAX_HEADER bytes, a Content-Length of 1 to 16 digits at most
+ * WARC/1.0 or WARC/1.1, within ``max_header`` bytes (warcread.MAX_HEADER), a Content-Length of 1 to 16 digits at most
  * 2^53 in the first such field, the block of exactly that length, then CRLF CRLF and the end of
  * the member. Anything else returns -1 and the caller reads the member again with the streaming
  * reader, which finds the fault and words it; 0 means the input ended inside the member.
  */
-#define WARC_MAX_HEADER (64 * 1024) /* warcread.MAX_HEADER */
 
 #ifdef HAVE_LIBDEFLATE
 /* libdeflate inflates a small member in about half zlib's time. It takes the member whole and
@@ -1034,13 +1033,13 @@ static PyObject *
 warc_member(PyObject *self, PyObject *args)
 {
     Py_buffer in;
-    Py_ssize_t cap;
-    if (!PyArg_ParseTuple(args, "y*n:warc_member", &in, &cap))
+    Py_ssize_t cap, max_header;
+    if (!PyArg_ParseTuple(args, "y*nn:warc_member", &in, &cap, &max_header))
         return NULL;
     PyObject *result = NULL;
     int verdict = -1; /* returned when no tuple is: -1 streaming reader, 0 more input */
-    if (cap < 0 || cap > ((Py_ssize_t)1 << 30)) {
-        PyErr_SetString(PyExc_ValueError, "warc_member: cap out of range");
+    if (cap < 0 || cap > ((Py_ssize_t)1 << 30) || max_header < 0 || max_header > cap) {
+        PyErr_SetString(PyExc_ValueError, "warc_member: cap or max_header out of range");
         goto done;
     }
     if (!member_z_ready) {
@@ -1114,7 +1113,8 @@ inflated:
 #endif
     if (out_len > (size_t)cap)
         goto done;
-    Py_ssize_t end = header_end(member_out, out_len < WARC_MAX_HEADER + 4 ? out_len : WARC_MAX_HEADER + 4);
+    size_t search = (size_t)max_header + 4;
+    Py_ssize_t end = header_end(member_out, out_len < search ? out_len : search);
     if (end < 0)
         goto done;
     long long length = -1;
@@ -1293,10 +1293,7 @@ jb_value(jbuf *b, PyObject *v, int depth)
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++) {
             if (i && !jb_put(b, ",", 1))
                 return JSON_ERROR;
-            PyObject *item = PyList_GET_ITEM(v, i);
-            Py_INCREF(item); /* (no Python code runs here, but hold it as the list might) */
-            int r = jb_value(b, item, depth + 1);
-            Py_DECREF(item);
+            int r = jb_value(b, PyList_GET_ITEM(v, i), depth + 1); /* (no Python code runs) */
             if (r != JSON_DONE)
                 return r;
         }
@@ -1381,7 +1378,7 @@ static PyMethodDef methods[] = {
     {"json_colons", json_colons, METH_VARARGS,
      "json_colons(data) -> the number of ':' outside strings in JSON text"},
     {"warc_member", warc_member, METH_VARARGS,
-     "warc_member(data, cap) -> (consumed, version, fields, block, sha256), or 0 (more input) or -1"},
+     "warc_member(data, cap, max_header) -> (consumed, version, fields, block, sha256), or 0 (more input) or -1"},
     {"json_canonical", json_canonical, METH_VARARGS,
      "json_canonical(value) -> RFC 8785 bytes of a plain value, or None: see canonical.py"},
     {"sha_ni", sha_ni, METH_VARARGS,
@@ -1391,7 +1388,9 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "archiver._fasthash",
-    "Token-tree hashing and base32 in C (reference: archiver/fasthash.py).", -1, methods,
+    "Token trees, base32, batched writes, strict and canonical JSON, whole WARC records in C "
+    "(references: archiver/fasthash.py, canonical.py, warcread.py).",
+    -1, methods,
 };
 
 PyMODINIT_FUNC

@@ -108,10 +108,10 @@ json_colons: Callable[[bytes], int] | None = None
 #: general path is the reference)
 json_canonical: Callable[[object], bytes | None] | None = None
 #: a sound, plain WARC record read whole (``warcscan.read_record``; without it, and for
-#: anything else, the streaming ``warcread.RecordReader``, which is its reference)
-warc_member: (
-    Callable[[bytes | memoryview, int], tuple[int, str, list[tuple[str, str]], bytes, bytes] | int] | None
-) = None
+#: anything else, the streaming ``warcread.RecordReader``, which is its reference):
+#: bytes consumed, version, header fields, block, the block's SHA-256
+WholeRecord = tuple[int, str, list[tuple[str, str]], bytes, bytes]
+warc_member: Callable[[bytes | memoryview, int, int], WholeRecord | int] | None = None
 ACCELERATED = False
 
 if not os.environ.get("ARCHIVER_PURE_PYTHON"):

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
+from .fasthash import WholeRecord
 from .fasthash import warc_member as _member
 from .httpblock import MAX_HEAD, HeadTooLarge, PayloadSplitter, is_http_record, payload_chunks
 from .layout import MANIFEST_CONTENT_TYPE, SEED_CONTENT_TYPE, warc_key
@@ -139,7 +140,7 @@ def read_record(
 
 def _read_whole(
     f: BinaryIO, offset: int, pending: bytes | memoryview | None
-) -> tuple[tuple[int, str, list[tuple[str, str]], bytes, bytes] | None, bytes | memoryview]:
+) -> tuple[WholeRecord | None, bytes | memoryview]:
     """The record at ``offset`` by the C fast path, if it takes it, and the bytes read from
     ``offset`` on (for the streaming reader if it does not)."""
     assert _member is not None
@@ -147,7 +148,7 @@ def _read_whole(
         f.seek(offset)
         pending = f.read(READ_SIZE)
     while True:
-        got = _member(pending, _WHOLE_CAP)
+        got = _member(pending, _WHOLE_CAP, MAX_HEADER)
         if not isinstance(got, int):
             return got, pending
         if got < 0 or len(pending) >= _WHOLE_INPUT:

@@ -20,6 +20,7 @@ from archiver import warcscan
 from archiver.layout import MANIFEST_CONTENT_TYPE, SEED_CONTENT_TYPE
 from archiver.storage import LocalStore
 from archiver.textdigest import WHOLE_BYTES
+from archiver.warcread import MAX_HEADER
 from archiver.warcscan import TextCheck, read_record, scan_file
 
 from conftest import REPO
@@ -195,12 +196,12 @@ def test_the_fast_path_takes_the_plain_cases():
         "file name and comment",
         "extra field",
     ):
-        got = warc_member(CASES[case], WHOLE_BYTES + 70_000)
+        got = warc_member(CASES[case], WHOLE_BYTES + 70_000, MAX_HEADER)
         assert isinstance(got, tuple), case
         assert got[0] == len(CASES[case])
         assert got[4] == hashlib.sha256(got[3]).digest()
-    assert warc_member(CASES["truncated member"], 1 << 20) == 0
-    assert warc_member(b"", 1 << 20) == 0
+    assert warc_member(CASES["truncated member"], 1 << 20, MAX_HEADER) == 0
+    assert warc_member(b"", 1 << 20, MAX_HEADER) == 0
     for case in (
         "CRC wrong",
         "header CRC wrong",
@@ -211,7 +212,7 @@ def test_the_fast_path_takes_the_plain_cases():
         "UTF-8 in the header",
         "bad trailer",
     ):
-        assert warc_member(CASES[case], WHOLE_BYTES + 70_000) == -1, case
+        assert warc_member(CASES[case], WHOLE_BYTES + 70_000, MAX_HEADER) == -1, case
 
 
 def test_sha512_only_for_what_can_be_content():
