@@ -50,21 +50,20 @@ def parse_entries(text: bytes, first_line: int = 1) -> list[tuple[bytes, str]]:
 def find_leaf(text: bytes, key: str) -> tuple[int, bytes] | None:
     """The first line ``<hash> key`` of an entries text: (its index, the hash), or None.
 
-    A key has no space (``ENTRY_LINE``), so `` key\n`` is found only as a whole line's key.
+    A key has no space (``ENTRY_LINE``), so the first `` key\n`` can only be that line's
+    key: a line holding it is that key's, or malformed.
 
     Raises:
         ValueError: the line found is malformed (as ``parse_entries`` says).
     """
     needle = b" " + key.encode("utf-8") + b"\n"
     at = text.find(needle)
-    while at >= 0:
-        start = text.rfind(b"\n", 0, at) + 1
-        index = text.count(b"\n", 0, start)
-        ((leaf, found),) = parse_entries(text[start : at + len(needle)], index + 1)
-        if found == key:
-            return index, leaf
-        at = text.find(needle, at + 1)
-    return None
+    if at < 0:
+        return None
+    start = text.rfind(b"\n", 0, at) + 1
+    index = text.count(b"\n", 0, start)
+    ((leaf, _),) = parse_entries(text[start : at + len(needle)], index + 1)
+    return index, leaf
 
 
 def format_entries(entries: list[tuple[bytes, str]]) -> bytes:

@@ -157,3 +157,31 @@ def test_every_command_is_loaded_by_name_and_none_is_missing():
         check=True,
     )
     assert "archiver.verify" not in res.stdout and "archiver.cli.verify_cmd" not in res.stdout, res.stdout
+
+
+def test_verifying_a_document_loads_no_module_it_does_not_use(tmp_path):
+    """``verify DOC`` is start-up bound (docs/performance.md): in an archive without time-stamp
+    tokens it must not import x509 (a 9 ms regex at import), an HTTP client or warcio."""
+    import shutil
+
+    from conftest import REPO
+
+    for part in ("manifests", "store"):
+        shutil.copytree(REPO / part, tmp_path / part)
+    doc = sorted((tmp_path / "manifests" / "events").glob("*/*.json"))[0].name[:32]
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import importlib, sys\n"
+            "from archiver.archive import Archive\n"
+            "report = importlib.import_module('archiver.verify').verify(Archive.open(sys.argv[1]), [sys.argv[2]])\n"
+            "print(len(report.problems), [m for m in ('cryptography.x509', 'http.client', 'warcio') if m in sys.modules])",
+            str(tmp_path),
+            doc,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert res.stdout.split() == ["0", "[]"], res.stdout
