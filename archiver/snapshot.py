@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 from .fsutil import HELD_EXCLUSIVE, ArchiveLock
 from .layout import KEYS, LOG, STORE, TIMESTAMPS, TSA, events_prefix, warc_names
-from .logcheck import record_keys
+from .logcheck import record_listing
 from .logview import LogView
-from .storage import Store, children
+from .storage import Entry, Store, children
 
 if TYPE_CHECKING:
     from .archive import Archive
@@ -35,6 +35,9 @@ class Snapshot:
     warc_sizes: dict[str, int]
     log_size: int
     checkpoints: tuple[str, ...]
+    #: everything listed under ``manifests/events/`` (a whole-archive snapshot; None for
+    #: some documents'): the verifier's step 2 reads this instead of listing again
+    events: tuple[Entry, ...] | None = None
 
     def has_record(self, rel: str) -> bool:
         return rel in self.records
@@ -67,15 +70,16 @@ def local_reading(archive: Archive, wait_seconds: float) -> Iterator[frozenset[s
         yield frozenset()  # no writer ever ran here (e.g. a read-only copy)
 
 
-def _records(store: Store, documents: list[str] | None) -> frozenset[str]:
+def _records(store: Store, documents: list[str] | None) -> tuple[frozenset[str], tuple[Entry, ...] | None]:
     if documents is None:
-        return frozenset(record_keys(store))
+        keys, events = record_listing(store)
+        return frozenset(keys), tuple(events)
     found = [e.key for e in children(store, KEYS, ".json")]
     found += [e.key for e in children(store, TSA, ".pem")]
     for doc in documents:
         found += [e.key for e in store.files(events_prefix(doc)) if e.key.endswith(".json")]
         found += [e.key for e in store.files(f"{TIMESTAMPS}{doc[:2]}/{doc}-") if e.key.endswith(".tsr")]
-    return frozenset(found)
+    return frozenset(found), None
 
 
 def note(
@@ -83,8 +87,10 @@ def note(
 ) -> Snapshot:
     """What exists now; ``in_flight``: WARC files of commands still running, left out."""
     checkpoints = tuple(log.checkpoint_names())
+    records, events = _records(store, documents)
     return Snapshot(
-        records=_records(store, documents),
+        records=records,
+        events=events,
         warc_sizes=warc_sizes(store, in_flight),
         log_size=_log_size(store, log),
         checkpoints=checkpoints,

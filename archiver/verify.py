@@ -39,7 +39,7 @@ import json
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,7 +117,10 @@ class _Verifier:
     ) -> None:
         self.archive = archive
         self.kept_checkpoint = checkpoint
-        self.snap: Snapshot = take_snapshot(archive, documents)
+        snap = take_snapshot(archive, documents)
+        # step 2 takes the snapshot's listing of the manifests and drops it when done with it
+        self.listed = snap.events
+        self.snap: Snapshot = replace(snap, events=None)
         self.store: Store = archive.store
         if isinstance(archive.store, S3Store):
             # several steps read each record file (the events, the log, tokens): over the
@@ -158,7 +161,9 @@ class _Verifier:
     def load_events(self) -> dict[str, list[Event]]:
         by_doc: dict[str, list[Event]] = defaultdict(list)
         if self.documents is None:
-            entries = self.store.names(EVENTS)
+            # (listed when the snapshot was taken; a store without the listing lists now)
+            entries = self.listed if self.listed is not None else self.store.names(EVENTS)
+            self.listed = None
         else:  # only these documents' files: no need to list the whole archive
             entries = sorted(
                 (e for d in self.documents for e in self.store.names(events_prefix(d))), key=lambda e: e.key
@@ -282,7 +287,11 @@ class _Verifier:
             self.counts.bytes += info.size
 
     def scan_all(
-        self, expected: dict[str, list[int]], meanwhile: Callable[[], None], chains: dict[str, list[Event]]
+        self,
+        expected: dict[str, list[int]],
+        meanwhile: Callable[[], None],
+        chains: dict[str, list[Event]],
+        named: dict[str, list[Pos]],
     ) -> None:
         """Step 6: read every WARC file once. A large file is cut at record boundaries
         the manifests name and its parts read in worker processes in parallel;
@@ -323,15 +332,31 @@ class _Verifier:
             return first + bisect.bisect_right(part_starts, pos[1]) - 1
 
         # the documents each part's reading may complete, and how many parts each waits for
+        # (``named``: each document's positions, emptied). Worked out once the worker has its jobs
+        # (in ``plan_then_meanwhile``), or at the first result, whichever comes first.
         waiting_on: dict[int, list[str]] = defaultdict(list)
         outstanding: dict[str, int] = {}
-        for doc, events in chains.items():
-            needed = {k for e in events for p in self.positions(e) if (k := job_of(p)) is not None}
-            outstanding[doc] = len(needed)
-            for k in needed:
-                waiting_on[k].append(doc)
+
+        planned = False
+
+        def plan() -> None:
+            nonlocal planned
+            if planned:
+                return
+            planned = True
+            for doc, found in named.items():
+                needed = {k for p in found if (k := job_of(p)) is not None}
+                outstanding[doc] = len(needed)
+                for k in needed:
+                    waiting_on[k].append(doc)
+            named.clear()  # (the records read next reuse its memory)
+
+        def plan_then_meanwhile() -> None:
+            plan()
+            meanwhile()
 
         def consume(k: int, found: list[tuple[int, RecordInfo]]) -> None:
+            plan()
             name = jobs[k][1].removeprefix(STORE)
             rank = ranks[name]
             for offset, info in found:
@@ -358,7 +383,7 @@ class _Verifier:
             jobs,
             consume,
             packed=(scan_range_packed, unpack_records),
-            meanwhile=meanwhile,
+            meanwhile=plan_then_meanwhile,
         )
 
     def fetch(self, e: Event, pos: Pos, what: str, record_id: str) -> RecordInfo | None:
@@ -818,16 +843,20 @@ class _Verifier:
         self.prepare_texts(all_events)
         self.load_hints()
         if self.full:
+            # each document's positions, once: the cut points and the early checks' plan
+            # both need them, and this is time the worker waits
             expected: dict[str, list[int]] = defaultdict(list)
-            for e in all_events:
-                for name, offset in self.positions(e):
+            named: dict[str, list[Pos]] = {}
+            for doc, events in chains.items():
+                named[doc] = found = [p for e in events for p in self.positions(e)]
+                for name, offset in found:
                     expected[name].append(offset)
 
             def meanwhile() -> None:  # while the worker starts on the WARC files
                 self.check_chains(chains, chain_problems_at)
                 self.run_independent(all_events)
 
-            self.scan_all(expected, meanwhile, chains)
+            self.scan_all(expected, meanwhile, chains, named)
             self.finish_deferred_trees()
         else:
             self.check_chains(chains, chain_problems_at)

@@ -81,3 +81,31 @@ def test_four_writers_and_a_verifying_reader(archive: ArchiveFixture, tmp_path: 
         f"\nconcurrency: {WRITERS} writers x {DOCS_EACH} documents, nothing lost; "
         f"{reads} verifications ran alongside, no false problem"
     )
+
+
+def test_a_verify_checks_the_manifest_listing_of_its_snapshot(
+    archive: ArchiveFixture, tmp_path: Path
+) -> None:
+    """What appears in ``manifests/events/`` after a verify noted the archive is not its
+    business; what was there when it noted it is. (The listing is taken once, with the
+    snapshot, and step 2 reads it instead of listing again.)"""
+    import importlib
+
+    verify_module = importlib.import_module("archiver.verify")
+    src = tmp_path / "texts"
+    src.mkdir()
+    (src / "a.txt").write_text(random_arabic(1, 40), encoding="utf-8")
+    [doc] = archive.ingest(src)
+    stray = archive.root / "manifests" / "events" / doc[:2] / "stray.txt"
+
+    noted = verify_module._Verifier(Archive.open(archive.root), None)
+    stray.write_text("not a manifest")  # after the snapshot: unseen
+    assert noted.run().problems == ()
+
+    noted = verify_module._Verifier(Archive.open(archive.root), None)
+    stray.unlink()  # there when noted, gone when step 2 comes: reported as found
+    found = noted.run().problems
+    assert [(p.code.value, p.file) for p in found] == [
+        ("schema-invalid", f"manifests/events/{doc[:2]}/stray.txt")
+    ], found
+    assert verify(Archive.open(archive.root)).problems == ()  # a new snapshot: nothing there
