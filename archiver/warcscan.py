@@ -17,7 +17,7 @@ from .parhash import Hashes
 from .redaction import TokenTreeBuilder, whole_tree
 from .storage import Store
 from .textdigest import WHOLE_BYTES, TextDigester, digest_whole, text_codec
-from .warcread import MAX_HEADER, READ_SIZE, RecordReader, WarcFormatError, WarcHeaders, next_member_offset
+from .warcread import MAX_HEADER, READ_SIZE, RecordReader, WarcFormatError, next_member_offset
 
 
 @dataclass(slots=True)
@@ -96,8 +96,9 @@ _WHOLE_CAP = WHOLE_BYTES + MAX_HEADER + 8
 _WHOLE_INPUT = 4 * READ_SIZE
 
 
-def _wants_sha512(h: WarcHeaders) -> bool:
-    return not (h.get("warc-type") == "metadata" and h.get("content-type") in _NOT_CONTENT)
+def _wants_sha512(info: RecordInfo) -> bool:
+    """(after ``_fill``)"""
+    return not (info.record_type == "metadata" and info.content_type in _NOT_CONTENT)
 
 
 def read_record(
@@ -117,10 +118,11 @@ def read_record(
         if _member is not None:
             whole, pending = _read_whole(f, offset, pending)
         if whole is not None:
-            consumed, version, fields, block, sha256 = whole
-            h = WarcHeaders(version, fields, dict(reversed(fields)))
-            if _fill(info, h, text):
-                _whole_record(info, h, block, sha256, text)
+            consumed, _, fields, block, sha256 = whole
+            _fill(info, dict(reversed(fields)))  # (reversed: the first occurrence wins)
+            # (``_member`` took the block as exactly its Content-Length)
+            if text is None or len(block) <= WHOLE_BYTES:
+                _whole_record(info, block, sha256, text)
                 assert pending is not None
                 info.length = consumed
                 return info, _Whole(memoryview(pending)[consumed:], consumed)
@@ -159,23 +161,23 @@ def _read_whole(
         pending = bytes(pending) + more
 
 
-def _fill(info: RecordInfo, h: WarcHeaders, text: TextCheck | None) -> bool:
-    """Copy the header fields into ``info``; whether the record may be taken whole."""
-    info.record_type = h.get("warc-type")
-    info.record_id = h.get("warc-record-id")
-    info.date = h.get("warc-date")
-    info.content_type = h.get("content-type")
-    info.target_uri = h.get("warc-target-uri")
-    info.header_block_digest = h.get("warc-block-digest")
-    info.header_payload_digest = h.get("warc-payload-digest")
-    info.refers_to = h.get("warc-refers-to")
-    info.concurrent_to = h.get("warc-concurrent-to")
-    return text is None or h.content_length <= WHOLE_BYTES
+def _fill(info: RecordInfo, first: dict[str, str]) -> None:
+    """Copy the header fields into ``info`` (``first``: ``WarcHeaders.first``)."""
+    # names are lower-cased when parsed: the index itself, not a ``WarcHeaders.get`` per
+    # field, which was a tenth of reading a record
+    get = first.get
+    info.record_type = get("warc-type")
+    info.record_id = get("warc-record-id")
+    info.date = get("warc-date")
+    info.content_type = get("content-type")
+    info.target_uri = get("warc-target-uri")
+    info.header_block_digest = get("warc-block-digest")
+    info.header_payload_digest = get("warc-payload-digest")
+    info.refers_to = get("warc-refers-to")
+    info.concurrent_to = get("warc-concurrent-to")
 
 
-def _whole_record(
-    info: RecordInfo, h: WarcHeaders, block: bytes, sha256: bytes, text: TextCheck | None
-) -> None:
+def _whole_record(info: RecordInfo, block: bytes, sha256: bytes, text: TextCheck | None) -> None:
     """The checks of ``_streamed_record`` on a block read whole (its SHA-256 given)."""
     payload = block
     if is_http_record(info.record_type, info.content_type):
@@ -186,7 +188,7 @@ def _whole_record(
     info.sha256 = sha256
     info.payload_size = len(payload)
     info.payload_sha256 = sha256 if payload is block else hashlib.sha256(payload).digest()
-    if _wants_sha512(h):
+    if _wants_sha512(info):
         info.payload_sha512 = hashlib.sha512(payload).digest()
         info.sha512 = info.payload_sha512 if payload is block else hashlib.sha512(block).digest()
     if text is not None:
@@ -207,8 +209,9 @@ def _whole_text(info: RecordInfo, data: bytes, text: TextCheck) -> None:
 def _streamed_record(info: RecordInfo, reader: RecordReader, text: TextCheck | None) -> None:
     """Read, hash and (for a text) digest the block chunk by chunk."""
     h = reader.headers
-    whole_text = _fill(info, h, text)
-    want512 = _wants_sha512(h)
+    _fill(info, h.first)
+    whole_text = text is None or h.content_length <= WHOLE_BYTES  # (a text taken whole)
+    want512 = _wants_sha512(info)
     block_hashes = Hashes(sha512=want512)
     tree: TokenTreeBuilder | None = None
     pieces: list[str] | None = None
