@@ -388,6 +388,20 @@ class _Verifier:
 
     def fetch(self, e: Event, pos: Pos, what: str, record_id: str) -> RecordInfo | None:
         """A record a manifest names, with the checks common to all of them."""
+        if pos[0] in self.snap.warc_sizes:
+            info = self.record(pos)
+            if (
+                info is not None
+                and info.error is None
+                and info.record_id == record_id
+                and not (info.record_type == "metadata" and info.content_type == WITHHELD_CONTENT_TYPE)
+                and info.header_block_digest == warc_digest(info.sha256)
+            ):
+                return info  # the usual case: sound, and nothing to report (nor to locate)
+        return self.fetch_reporting(e, pos, what, record_id)
+
+    def fetch_reporting(self, e: Event, pos: Pos, what: str, record_id: str) -> RecordInfo | None:
+        """``fetch`` of a record with something to report (or a withheld placeholder)."""
         where: dict[str, Any] = {
             "document": e.document_id,
             "event": e.sequence,
