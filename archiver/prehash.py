@@ -19,10 +19,13 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import logging
 import os
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any, TypeVar
@@ -33,6 +36,8 @@ from .fsutil import read_upto
 from .storing import digest_version
 
 R = TypeVar("R")
+
+log_warning = logging.getLogger("archiver").warning
 
 #: below this many files, starting workers costs more than it saves
 MIN_BATCH = 200
@@ -126,21 +131,34 @@ def prehashed(jobs: Sequence[Job]) -> Iterator[Prehashed | None]:
         return
     tasks = (jobs[i : i + PER_TASK] for i in range(0, len(jobs), PER_TASK))
     with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as pool:
-        window: deque[Future[list[Prehashed | None]]] = deque()
+        Task = tuple[Future[list[Prehashed | None]] | None, Sequence[Job]]
+        window: deque[Task] = deque()
+
+        def submit(task: Sequence[Job]) -> Task:
+            if pool not in _LOST:
+                try:
+                    return pool.submit(digest_many, task), task
+                except BrokenProcessPool:
+                    worker_lost(pool)
+            return None, task  # (the worker is gone: done here, in its turn)
+
         try:
             for task in tasks:
-                window.append(pool.submit(digest_many, task))
+                window.append(submit(task))
                 if len(window) >= WINDOW // PER_TASK:
                     break
             while window:
-                results = window.popleft().result()
+                f, task = window.popleft()
+                got = _outcome(pool, f)
+                results: list[Prehashed | None] = digest_many(task) if got is _HERE else got
                 nxt = next(tasks, None)
                 if nxt is not None:
-                    window.append(pool.submit(digest_many, nxt))
+                    window.append(submit(nxt))
                 yield from results
         finally:
-            for f in window:
-                f.cancel()
+            for f, _ in window:
+                if f is not None:
+                    f.cancel()
 
 
 def warm(modules: tuple[str, ...]) -> None:
@@ -212,12 +230,22 @@ def share_each(
         f = futures[k]
         assert f is not None
         futures[k] = None
-        got = f.result()
-        consume(k, decode(got) if decode is not None else got)
+        got = _outcome(pool, f)
+        if got is _HERE:
+            consume(k, fn(*jobs[k]))
+        else:
+            consume(k, decode(got) if decode is not None else got)
 
     try:
-        for i in reversed(range(len(jobs))):
-            futures[i] = pool.submit(remote, *jobs[i])
+        try:
+            for i in reversed(range(len(jobs))):
+                sent: Future[Any] = pool.submit(remote, *jobs[i])
+                sent.__class__ = _TakenBack  # (before anything can cancel it)
+                futures[i] = sent
+        except BrokenProcessPool:  # gone before it took anything: all of it here
+            worker_lost(pool)
+            share_each(None, fn, jobs, consume, meanwhile=meanwhile)
+            return
         if meanwhile is not None:
             meanwhile()
         front, back = 0, len(jobs)  # this process has jobs [:front]; results [back:] are in
@@ -238,6 +266,53 @@ def share_each(
         for f in futures:
             if f is not None:
                 f.cancel()
+
+
+#: pools whose lost worker was reported: once each, however many steps then find it gone
+_LOST: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
+
+
+class _TakenBack(Future[Any]):
+    """A future this process may take back from the pool (``Future.cancel``) while the
+    pool holds it. When a worker dies, Python 3.11's pool fails each pending future from
+    its own thread, and stops at the first one already cancelled (``InvalidStateError``:
+    3.12 checks first): a traceback on stderr, and its queues never closed (the
+    resource tracker then reports leaked semaphores). A cancelled future has nothing to
+    fail, so that one call is let pass."""
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        with contextlib.suppress(InvalidStateError):
+            super().set_exception(exception)
+
+
+_HERE = object()  # (``_outcome``) a job the worker did not send back: do it in this process
+
+
+def _outcome(pool: ProcessPoolExecutor, f: Future[Any] | None) -> Any:
+    """``f``'s result, or ``_HERE`` if the pool's worker ended without sending it. Once it
+    is known gone, only futures already done are asked: one the broken pool never failed
+    would be waited on forever."""
+    if f is None:
+        return _HERE
+    if pool in _LOST and not (f.done() and not f.cancelled() and f.exception() is None):
+        return _HERE
+    try:
+        return f.result()
+    except BrokenProcessPool:
+        worker_lost(pool)
+        return _HERE
+
+
+def worker_lost(pool: ProcessPoolExecutor) -> None:
+    """Say (once per pool) that a worker process ended abruptly (killed for memory, a
+    signal): the work goes on in this process, with the same results."""
+    if pool in _LOST:
+        return
+    _LOST.add(pool)
+    log_warning(
+        "a worker process ended abruptly (out of memory, or a signal); "
+        "this process does the rest of its work: the results are the same, only slower"
+    )
 
 
 def pack(value: Any) -> bytes:

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -240,3 +244,139 @@ def test_share_raises_what_a_worker_job_raised():
 
     with worker_pool(1) as pool, pytest.raises(ZeroDivisionError):
         share(pool, operator.truediv, [(1, 1)] * 50 + [(1, 0)])  # the pool's first job fails
+
+
+def _dies_at_250(i: int, folder: str) -> bytes:
+    from archiver.prehash import pack
+
+    if i == 250:
+        import time
+
+        (Path(folder) / "dying").touch()
+        time.sleep(0.5)  # the parent takes jobs back meanwhile: futures it cancelled are pending
+        os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+    return pack(("worker", i))
+
+
+def test_share_does_the_work_of_a_worker_that_was_killed(tmp_path):
+    """A worker process killed mid-way (out of memory, a signal) loses nothing: this
+    process does every job the worker did not send back, each exactly once, results in
+    job order, with one warning and no traceback (Python 3.11's pool thread stops with
+    one when a killed worker leaves futures this process had cancelled)."""
+    import threading
+    import time
+
+    from archiver.prehash import share, unpack, worker_pool
+
+    def here(i: int, folder: str) -> tuple[str, int]:
+        return ("here", i)
+
+    def meanwhile() -> None:  # until the worker is at its fatal job
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "dying").exists():
+            assert time.monotonic() < deadline, "the worker never reached job 250"
+            time.sleep(0.01)
+
+    import logging
+
+    warned: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = warned.append  # type: ignore[method-assign]
+    logging.getLogger("archiver").addHandler(handler)
+    thread_faults: list[object] = []
+    previous = threading.excepthook
+    threading.excepthook = thread_faults.append
+    try:
+        jobs = [(i, str(tmp_path)) for i in range(300)]
+        with worker_pool(1) as pool:
+            assert pool is not None
+            got = share(pool, here, jobs, packed=(_dies_at_250, unpack), meanwhile=meanwhile)
+            again = share(pool, here, jobs[:20], packed=(_tagged, unpack))  # a later step: all here
+    finally:
+        threading.excepthook = previous
+        logging.getLogger("archiver").removeHandler(handler)
+    assert [i for _, i in got] == list(range(300))
+    assert got[250] == ("here", 250)
+    assert {side for side, _ in got} <= {"here", "worker"}
+    assert again == [("here", i) for i in range(20)]
+    lost = [r for r in warned if "worker process ended abruptly" in r.getMessage()]
+    assert len(lost) == 1 and lost[0].levelname == "WARNING"
+    assert thread_faults == []
+
+
+def _kill_its_worker(run: subprocess.Popen[bytes]) -> bool:
+    """SIGKILL the worker process of a running command as soon as it exists (found in
+    /proc: a child of ``run`` running multiprocessing's spawn_main); whether it was."""
+    deadline = time.monotonic() + 60
+    while run.poll() is None and time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmd = (entry / "cmdline").read_bytes()
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == run.pid and b"spawn_main" in cmd:
+                os.kill(int(entry.name), signal.SIGKILL)
+                return True
+        time.sleep(0.002)
+    return False
+
+
+def test_a_verify_whose_worker_is_killed_reports_what_it_would_have(tmp_path, archive: ArchiveFixture):
+    """The real command, its worker killed with SIGKILL as soon as it exists: the same
+    report as a verify without a worker, exit 0, one warning line, no traceback."""
+    archive.ingest(_texts(tmp_path / "texts", 60))
+    env = {**os.environ, "ARCHIVER_KEY_DIR": str(archive.keydir)}
+    alone = subprocess.run(
+        [sys.executable, "-m", "archiver", "--archive", str(archive.root), "verify", "--json"],
+        env={**env, "ARCHIVER_WORKERS": "0"},
+        capture_output=True,
+        check=True,
+    )
+    parallel = {
+        **env,
+        "ARCHIVER_PARALLEL_MANIFESTS": "2",
+        "ARCHIVER_PARALLEL_BYTES": "1",
+        "ARCHIVER_PART_BYTES": "4000",
+    }
+    run = subprocess.Popen(
+        [sys.executable, "-m", "archiver", "--archive", str(archive.root), "verify", "--json"],
+        env=parallel,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert _kill_its_worker(run), "the verify finished before its worker could be found"
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and "worker process ended abruptly" in lines[0], lines
+
+    def comparable(raw: bytes) -> dict[str, Any]:
+        report = json.loads(raw)
+        report.pop("time", None)
+        return report
+
+    assert comparable(out) == comparable(alone.stdout)
+    assert comparable(out)["ok"] is True
+
+
+def test_an_ingest_whose_worker_is_killed_ingests_everything(tmp_path, archive: ArchiveFixture):
+    """Ingest's worker (digests and token trees computed ahead) killed as soon as it
+    exists: every file is still ingested, here, with one warning line; the archive verifies."""
+    src = _texts(tmp_path / "texts", 40)
+    env = {**os.environ, "ARCHIVER_KEY_DIR": str(archive.keydir), "ARCHIVER_WORKERS": "1"}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "archiver", "--archive", str(archive.root), "ingest", str(src), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert _kill_its_worker(run), "the ingest finished before its worker could be found"
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and "worker process ended abruptly" in lines[0], lines
+    done = json.loads(out)
+    assert sorted(Path(i["source"]).name for i in done) == sorted(p.name for p in src.iterdir())
+    report = archive.run("verify", "--json").json()
+    assert report["ok"] and report["counts"]["documents"] == 41, report
