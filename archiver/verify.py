@@ -38,7 +38,7 @@ import itertools
 import json
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -577,24 +577,32 @@ class _Verifier:
 
     @staticmethod
     def attachments(e: Event) -> list[tuple[str, dict[str, Any]]]:
+        """The records an event names besides its own and its content's."""
+        # (the schema-checked value itself, not Event's typed views: this runs for every
+        # event while the worker waits, and again in each document's check)
+        raw = e.raw
+        storage, action = raw["storage"], raw["action"]
         out = []
-        if "seed" in e.storage and e.action in ("captured", "edited", "redacted"):
-            out.append(("sealed seed", e.storage["seed"]))
-        if "request" in e.storage and e.action == "captured":
-            out.append(("HTTP request", e.storage["request"]))
-            for hop in ((e.raw.get("source") or {}).get("http") or {}).get("redirects") or []:
+        if "seed" in storage and action in ("captured", "edited", "redacted"):
+            out.append(("sealed seed", storage["seed"]))
+        if "request" in storage and action == "captured":
+            out.append(("HTTP request", storage["request"]))
+            for hop in ((raw.get("source") or {}).get("http") or {}).get("redirects") or []:
                 out += [("redirect request", hop["request"]), ("redirect response", hop["response"])]
-        diff = e.raw.get("diff")
+        diff = raw.get("diff")
         if diff and diff.get("record"):
             out.append(("diff", diff["record"]))
-        if e.raw.get("redaction"):
-            out.append(("redaction proof", e.raw["redaction"]["proof"]))
+        redaction = raw.get("redaction")
+        if redaction:
+            out.append(("redaction proof", redaction["proof"]))
         return out
 
-    def positions(self, e: Event) -> Iterator[Pos]:
+    def positions(self, e: Event) -> list[Pos]:
         """The WARC positions an event names: its own record, its content's, its attachments'."""
-        for ref in (e.storage, e.content_ref, *(a for _, a in self.attachments(e))):
-            yield _pos(ref)
+        storage = e.raw["storage"]
+        found = [_pos(storage), _pos(storage.get("refers_to") or storage)]  # (``content_ref``)
+        found += [_pos(a) for _, a in self.attachments(e)]
+        return found
 
     def find_manifest_record(self, e: Event) -> Pos | None:
         """Where this manifest's WARC copy is (the full scan, else the index's hint, else a scan)."""
@@ -657,15 +665,17 @@ class _Verifier:
         """Which content records hold text, with their charset and token-tree seed. A full
         scan reads a seed where it is, after its text in the same file (``seed_at``); the
         others are read now."""
-        texts = [e for e in events if e.content["text_sha256"] is not None]
+        # (the schema-checked values themselves: see ``attachments``)
+        texts = [e for e in events if e.raw["content"]["text_sha256"] is not None]
 
         def seed_at(e: Event) -> int | None:
-            sref, ref = e.storage.get("seed"), e.content_ref
-            if not (self.full and e.content.get("redactable") and sref):
+            content, storage = e.raw["content"], e.raw["storage"]
+            sref, ref = storage.get("seed"), storage.get("refers_to") or storage  # (``content_ref``)
+            if not (self.full and content.get("redactable") and sref):
                 return None
             if sref["warc_file"] != ref["warc_file"] or int(sref["offset"]) <= int(ref["offset"]):
                 return None
-            return int(sref["offset"]) if int(e.content["size"]) <= MAX_DEFERRED_TEXT else None
+            return int(sref["offset"]) if int(content["size"]) <= MAX_DEFERRED_TEXT else None
 
         def seed_of(e: Event) -> bytes | None:
             sref = e.storage["seed"]

@@ -96,7 +96,9 @@ def deployed_env(env: dict[str, str]) -> dict[str, str]:
     would compile its modules again, about 0.1 s of each start-up.)"""
     import archiver
 
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(archiver.__file__).parent)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(archiver.__file__).parent)], check=True
+    )
     env = dict(env)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env

@@ -153,7 +153,8 @@ def main(root):
         for key_id, (key_name, _role, public) in keys.items():
             note_name = f"{key_name}/{key_id[:16]}"
             raw = public.public_bytes_raw()
-            if name == note_name and sig[:4] == hashlib.sha256(note_name.encode() + b"\n\x01" + raw).digest()[:4]:
+            key_hash = hashlib.sha256(note_name.encode() + b"\n\x01" + raw).digest()[:4]
+            if name == note_name and sig[:4] == key_hash:
                 try:
                     public.verify(sig[4:], body.encode())
                     good = True
