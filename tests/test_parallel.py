@@ -322,6 +322,20 @@ def _kill_its_worker(run: subprocess.Popen[bytes]) -> bool:
     return False
 
 
+def _losing_its_worker(env: dict[str, str], *args: str) -> bytes:
+    """Run ``archiver ARGS``, its worker killed as soon as it exists; its stdout, once it
+    has exited 0 with the one warning line on stderr."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "archiver", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert _kill_its_worker(run), "the command finished before its worker could be found"
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and "worker process ended abruptly" in lines[0], lines
+    return out
+
+
 def test_a_verify_whose_worker_is_killed_reports_what_it_would_have(tmp_path, archive: ArchiveFixture):
     """The real command, its worker killed with SIGKILL as soon as it exists: the same
     report as a verify without a worker, exit 0, one warning line, no traceback."""
@@ -339,17 +353,7 @@ def test_a_verify_whose_worker_is_killed_reports_what_it_would_have(tmp_path, ar
         "ARCHIVER_PARALLEL_BYTES": "1",
         "ARCHIVER_PART_BYTES": "4000",
     }
-    run = subprocess.Popen(
-        [sys.executable, "-m", "archiver", "--archive", str(archive.root), "verify", "--json"],
-        env=parallel,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert _kill_its_worker(run), "the verify finished before its worker could be found"
-    out, err = run.communicate(timeout=300)
-    assert run.returncode == 0, err
-    lines = err.decode().splitlines()
-    assert len(lines) == 1 and "worker process ended abruptly" in lines[0], lines
+    out = _losing_its_worker(parallel, "--archive", str(archive.root), "verify", "--json")
 
     def comparable(raw: bytes) -> dict[str, Any]:
         report = json.loads(raw)
@@ -365,17 +369,7 @@ def test_an_ingest_whose_worker_is_killed_ingests_everything(tmp_path, archive: 
     exists: every file is still ingested, here, with one warning line; the archive verifies."""
     src = _texts(tmp_path / "texts", 40)
     env = {**os.environ, "ARCHIVER_KEY_DIR": str(archive.keydir), "ARCHIVER_WORKERS": "1"}
-    run = subprocess.Popen(
-        [sys.executable, "-m", "archiver", "--archive", str(archive.root), "ingest", str(src), "--json"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert _kill_its_worker(run), "the ingest finished before its worker could be found"
-    out, err = run.communicate(timeout=300)
-    assert run.returncode == 0, err
-    lines = err.decode().splitlines()
-    assert len(lines) == 1 and "worker process ended abruptly" in lines[0], lines
+    out = _losing_its_worker(env, "--archive", str(archive.root), "ingest", str(src), "--json")
     done = json.loads(out)
     assert sorted(Path(i["source"]).name for i in done) == sorted(p.name for p in src.iterdir())
     report = archive.run("verify", "--json").json()
