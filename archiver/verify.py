@@ -578,8 +578,8 @@ class _Verifier:
     @staticmethod
     def attachments(e: Event) -> list[tuple[str, dict[str, Any]]]:
         """The records an event names besides its own and its content's."""
-        # (the schema-checked value itself, not Event's typed views: this runs for every
-        # event while the worker waits, and again in each document's check)
+        # (the raw value once, rather than a typed view per use: this runs for every event
+        # while the worker waits, and again in each document's check)
         raw = e.raw
         storage, action = raw["storage"], raw["action"]
         out = []
@@ -599,8 +599,7 @@ class _Verifier:
 
     def positions(self, e: Event) -> list[Pos]:
         """The WARC positions an event names: its own record, its content's, its attachments'."""
-        storage = e.raw["storage"]
-        found = [_pos(storage), _pos(storage.get("refers_to") or storage)]  # (``content_ref``)
+        found = [_pos(e.storage), _pos(e.content_ref)]
         found += [_pos(a) for _, a in self.attachments(e)]
         return found
 
@@ -665,12 +664,11 @@ class _Verifier:
         """Which content records hold text, with their charset and token-tree seed. A full
         scan reads a seed where it is, after its text in the same file (``seed_at``); the
         others are read now."""
-        # (the schema-checked values themselves: see ``attachments``)
-        texts = [e for e in events if e.raw["content"]["text_sha256"] is not None]
+        texts = [e for e in events if e.content["text_sha256"] is not None]
 
         def seed_at(e: Event) -> int | None:
-            content, storage = e.raw["content"], e.raw["storage"]
-            sref, ref = storage.get("seed"), storage.get("refers_to") or storage  # (``content_ref``)
+            content = e.content
+            sref, ref = e.storage.get("seed"), e.content_ref
             if not (self.full and content.get("redactable") and sref):
                 return None
             if sref["warc_file"] != ref["warc_file"] or int(sref["offset"]) <= int(ref["offset"]):
