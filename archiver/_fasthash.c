@@ -39,7 +39,7 @@
  *   json_finish(value, max_depth) -> (value, members, plain, too_deep)
  *   json_colons(data) -> int
  *       the checks json's C parser leaves to strict parsing (canonical.py; below)
- *   warc_member(data, cap, max_header) -> (consumed, version, fields, block, sha256) | 0 | -1
+ *   warc_member(data, cap, max_header) -> (consumed, fields, block, sha256) | 0 | -1
  *       one gzip member holding one WARC record, read whole when it is sound and
  *       plain: the fast path of warcscan.read_record (below); 0 asks for more
  *       input, -1 for the streaming reader, which says precisely what is wrong
@@ -1133,9 +1133,9 @@ inflated:
     SHA256_Init(&sha);
     SHA256_Update(&sha, member_out + body, (size_t)length);
     SHA256_Final(digest, &sha);
-    result = Py_BuildValue("(ns#Ny#y#)", (Py_ssize_t)(in.len - (Py_ssize_t)src_left), (const char *)member_out,
-                           (Py_ssize_t)8, fields, (const char *)member_out + body, (Py_ssize_t)length,
-                           (const char *)digest, (Py_ssize_t)HASH);
+    result = Py_BuildValue("(nNy#y#)", (Py_ssize_t)(in.len - (Py_ssize_t)src_left), fields,
+                           (const char *)member_out + body, (Py_ssize_t)length, (const char *)digest,
+                           (Py_ssize_t)HASH);
 done:
     PyBuffer_Release(&in);
     if (result != NULL || PyErr_Occurred())
@@ -1378,7 +1378,7 @@ static PyMethodDef methods[] = {
     {"json_colons", json_colons, METH_VARARGS,
      "json_colons(data) -> the number of ':' outside strings in JSON text"},
     {"warc_member", warc_member, METH_VARARGS,
-     "warc_member(data, cap, max_header) -> (consumed, version, fields, block, sha256), or 0 (more input) or -1"},
+     "warc_member(data, cap, max_header) -> (consumed, fields, block, sha256), or 0 (more input) or -1"},
     {"json_canonical", json_canonical, METH_VARARGS,
      "json_canonical(value) -> RFC 8785 bytes of a plain value, or None: see canonical.py"},
     {"sha_ni", sha_ni, METH_VARARGS,

@@ -109,8 +109,9 @@ json_colons: Callable[[bytes], int] | None = None
 json_canonical: Callable[[object], bytes | None] | None = None
 #: a sound, plain WARC record read whole (``warcscan.read_record``; without it, and for
 #: anything else, the streaming ``warcread.RecordReader``, which is its reference):
-#: bytes consumed, version, header fields, block, the block's SHA-256
-WholeRecord = tuple[int, str, list[tuple[str, str]], bytes, bytes]
+#: bytes consumed, header fields, block, the block's SHA-256 (the version line is checked;
+#: nothing reads it after)
+WholeRecord = tuple[int, list[tuple[str, str]], bytes, bytes]
 warc_member: Callable[[bytes | memoryview, int, int], WholeRecord | int] | None = None
 ACCELERATED = False
 

@@ -118,7 +118,7 @@ def read_record(
         if _member is not None:
             whole, pending = _read_whole(f, offset, pending)
         if whole is not None:
-            consumed, _, fields, block, sha256 = whole
+            consumed, fields, block, sha256 = whole
             _fill(info, dict(reversed(fields)))  # (reversed: the first occurrence wins)
             # (``_member`` took the block as exactly its Content-Length)
             if text is None or len(block) <= WHOLE_BYTES:
