@@ -210,21 +210,27 @@ def test_the_token_rule_white_space_is_pythons():
     assert {c for c in range(0x110000) if chr(c).isspace()} == FORMAT_SPACES
 
 
-@pytest.fixture(params=["sha-ni", "openssl"])
+@pytest.fixture(params=["x16", "sha-ni", "openssl"])
 def block_function(request):
-    """Each of the C tree's SHA-256 block functions (the CPU's SHA instructions, where it has
-    them, and OpenSSL's); restores the default afterwards."""
+    """Each of the C tree's SHA-256 paths: sixteen messages at once in AVX-512 lanes (where
+    the CPU has them), the CPU's SHA instructions (likewise) and OpenSSL's block function.
+    Restores the defaults afterwards."""
     if not fasthash.ACCELERATED:
         pytest.skip("archiver._fasthash is not built here")
     from archiver import _fasthash
 
-    default = _fasthash.sha_ni()
+    defaults = _fasthash.sha_ni(), _fasthash.x16()
+    if request.param == "x16" and not _fasthash.x16(True):
+        pytest.skip("this CPU has no AVX-512")
+    if request.param != "x16":
+        assert _fasthash.x16(False) is False
     if request.param == "sha-ni" and not _fasthash.sha_ni(True):
         pytest.skip("this CPU has no SHA instructions")
     if request.param == "openssl":
         assert _fasthash.sha_ni(False) is False
     yield _fasthash
-    _fasthash.sha_ni(default)
+    _fasthash.sha_ni(defaults[0])
+    _fasthash.x16(defaults[1])
 
 
 def test_every_code_point_between_tokens(block_function):
@@ -268,8 +274,31 @@ def test_trees_of_many_sizes_with_long_tokens(block_function):
         assert block_function.text_root(text, seed) == fasthash.py_text_root(text, seed), at
 
 
+def test_groups_of_sixteen_leaves_and_nodes(block_function):
+    """The sixteen-lane path takes sixteen one-block leaves at a time (a token of up to 38
+    bytes) and sixteen nodes at a time; a group with a longer token goes in pairs. Tokens at
+    the one-block limit (38 and 39 bytes), a long one at every place in a group, and tree
+    sizes that leave every remainder of a level."""
+    seed = os.urandom(32)
+    limit, over = "x" * 37 + " ", "ب" * 19 + " "  # 38 bytes (one block), 39 (two)
+    assert len(limit.encode()) == 38 and len(over.encode()) == 39
+    short = ["قيصر ", "a ", limit, "صور\n", "المعتقلين "]
+    for n in [*range(1, 70), 95, 96, 97, 127, 128, 129, 255, 256, 257, 600, 1024, 1040]:
+        text = "".join(short[(3 * i + i // 5) % len(short)] for i in range(n))
+        assert block_function.text_root(text, seed) == fasthash.py_text_root(text, seed), n
+    for at in range(40):
+        toks = [short[i % len(short)] for i in range(64)]
+        toks[at] = over
+        text = "".join(toks)
+        assert block_function.text_root(text, seed) == fasthash.py_text_root(text, seed), at
+    for count in (32, 64, 512, 2048):
+        nodes = os.urandom(32 * count)
+        assert block_function.perfect_root(nodes) == fasthash.py_perfect_root(nodes)
+
+
 def test_the_cpu_instructions_are_used_where_present():
-    """``sha_ni()`` reports the CPU's SHA extensions (x86 ``sha_ni`` in /proc/cpuinfo)."""
+    """``sha_ni()`` reports the CPU's SHA extensions (x86 ``sha_ni`` in /proc/cpuinfo), and
+    ``x16()`` its AVX-512 (``avx512f`` and ``avx512bw``)."""
     if not fasthash.ACCELERATED:
         pytest.skip("archiver._fasthash is not built here")
     from archiver import _fasthash
@@ -280,6 +309,8 @@ def test_the_cpu_instructions_are_used_where_present():
     except OSError:
         pytest.skip("no /proc/cpuinfo")
     assert _fasthash.sha_ni() == ("sha_ni" in flags)
+    # (the system's support for the AVX-512 state is checked too: on Linux the flags say both)
+    assert _fasthash.x16() == ("avx512f" in flags and "avx512bw" in flags)
 
 
 JSON_LEAVES = (
