@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .__version__ import __version__
 from .archive import Archive
@@ -82,6 +82,7 @@ if TYPE_CHECKING:  # (the module itself is imported only by a full verify that u
     from concurrent.futures import ProcessPoolExecutor
 
 Pos = tuple[str, int]  # (warc file name, offset)
+R = TypeVar("R")
 # what ``independent_checks`` found: audit records, log, time stamps; the index's rows
 Independent = tuple[list[Problem], list[Problem], list[Problem], "dict[tuple[str, int], Row] | str | None"]
 PARALLEL_MANIFESTS = 2000  # from this many manifests on, a worker process shares their checks
@@ -135,12 +136,18 @@ class _Verifier:
         self.texts: dict[Pos, TextCheck] = {}
         self.claimed: set[Pos] = set()  # named by invalid manifests: not orphans
         self.leaves: dict[str, bytes] = {}  # manifest key -> log leaf hash of the bytes read
+        self.text_plans: dict[str, tuple[Pos, TextCheck, bool]] = {}  # manifest key -> text_plan
         self.manifest_at: dict[str, Pos] = {}  # manifest id -> metadata record carrying it
         self.now = archive.clock()
         self.tsa_roots: list[Any] | None = None  # None: the archive's trusted TSA certificates
         self.progress: Callable[[int], None] | None = None  # advanced once per document checked
         self.pool: ProcessPoolExecutor | None = None  # the worker sharing a full verify's work
         self.independent: Independent | None = None  # ``independent_checks``, once run
+        # step 7 ahead of its turn (``rows_made``): the index's rows, and how many of the rows
+        # the events imply were compared with them, all found
+        self.index_have: set[Row] | None = None
+        self.rows_checked = 0
+        self.rows_all_in = True
         # documents checked while the WARC files are read (``check_early``): their results
         self.early: dict[str, tuple[set[Pos], list[Row]]] = {}
         self.early_mode = False  # checking early: what is not read yet raises _NotReady
@@ -185,30 +192,65 @@ class _Verifier:
                 self.add(ProblemCode.SCHEMA_INVALID, "manifest is a symbolic link", **where)
                 continue
             todo.append(rel)
-        for found in self._examine(todo):
-            self.problems.extend(found.problems)
-            self.claimed |= found.claimed
-            if found.leaf is not None:
-                self.leaves[found.rel] = found.leaf
-            if found.counted:
-                self.counts.events += 1
-            if found.event is not None:
-                by_doc[found.event.document_id].append(found.event)
+        if self.full:
+            # each document's positions, noted as its manifests come in: the cut points and
+            # the early checks' plan both need them
+            self.expected: dict[str, list[int]] = defaultdict(list)
+            self.named: dict[str, list[Pos]] = defaultdict(list)
+
+        def take(part: list[Examined]) -> list[Problem]:
+            """What does not depend on the order manifests come in, done as each job's
+            results come in (the worker takes more jobs meanwhile); the problems, to be
+            reported in the files' order."""
+            problems: list[Problem] = []
+            for found in part:
+                problems += found.problems
+                self.claimed |= found.claimed
+                if found.leaf is not None:
+                    self.leaves[found.rel] = found.leaf
+                if found.counted:
+                    self.counts.events += 1
+                e = found.event
+                if e is not None:
+                    by_doc[e.document_id].append(e)
+                    self.note_event(e)
+            return problems
+
+        for problems in self._examine(todo, take):
+            self.problems.extend(problems)
         return by_doc
 
-    def _examine(self, rels: list[str]) -> list[Examined]:
-        """``examine_manifests`` of every file; a large archive's shared with the worker process."""
+    def note_event(self, e: Event) -> None:
+        """What the later steps need of one event, worked out as it comes in."""
+        if self.full:
+            found = self.positions(e)
+            self.named[e.document_id] += found
+            for name, offset in found:
+                self.expected[name].append(offset)
+        text = self.text_plan(e)
+        if text is not None:
+            self.text_plans[e.path] = text
+
+    def _examine(self, rels: list[str], take: Callable[[list[Examined]], R]) -> list[R]:
+        """``take(examine_manifests(...))`` of every file, in jobs, results in job order; a
+        large archive's shared with the worker process (``take`` runs here, as each job's
+        results come in)."""
         keys = frozenset(r for r in self.snap.records if r.startswith(KEYS))
         if self.pool is None or len(rels) < _manifest_threshold():
-            return examine_manifests(self.store, self.archive.archive_id, keys, rels)
-        from .prehash import share
+            return [take(examine_manifests(self.store, self.archive.archive_id, keys, rels))]
+        from .prehash import share_each
 
         per = max(1, min(MANIFESTS_PER_JOB, len(rels) // 8))
         jobs = [
             (self.store, self.archive.archive_id, keys, rels[i : i + per]) for i in range(0, len(rels), per)
         ]
-        packed = (examine_packed, unpack_examined)
-        return [found for part in share(self.pool, examine_manifests, jobs, packed=packed) for found in part]
+        taken: list[R | None] = [None] * len(jobs)
+
+        def consume(i: int, part: list[Examined]) -> None:
+            taken[i] = take(part)
+
+        share_each(self.pool, examine_manifests, jobs, consume, packed=(examine_packed, unpack_examined))
+        return [t for t in taken if t is not None]
 
     # -- step 4 -----------------------------------------------------------------------------------
     def check_chains(self, chains: dict[str, list[Event]], at: int) -> None:
@@ -660,39 +702,50 @@ class _Verifier:
                 file=f"store/{pos[0]}@{pos[1]}",
             )
 
-    def prepare_texts(self, events: list[Event]) -> None:
-        """Which content records hold text, with their charset and token-tree seed. A full
-        scan reads a seed where it is, after its text in the same file (``seed_at``); the
-        others are read now."""
-        texts = [e for e in events if e.content["text_sha256"] is not None]
+    def text_plan(self, e: Event) -> tuple[Pos, TextCheck, bool] | None:
+        """For an event whose content is text: where its content record is, how to check it
+        (its charset; where its seed is when a full scan reads it there, after its text in
+        the same file), and whether its seed is to be read now, before the scan."""
+        content = e.content
+        if content["text_sha256"] is None:
+            return None
+        storage, ref = e.storage, e.content_ref
+        sref = storage.get("seed")
+        at: int | None = None
+        if (
+            self.full
+            and content.get("redactable")
+            and sref
+            and sref["warc_file"] == ref["warc_file"]
+            and int(sref["offset"]) > int(ref["offset"])
+            and int(content["size"]) <= MAX_DEFERRED_TEXT
+        ):
+            at = int(sref["offset"])
+        now = at is None and bool(content.get("redactable")) and "seed" in storage
+        return _pos(ref), TextCheck(content["charset"] or "utf-8", None, at), now
 
-        def seed_at(e: Event) -> int | None:
-            content = e.content
-            sref, ref = e.storage.get("seed"), e.content_ref
-            if not (self.full and content.get("redactable") and sref):
-                return None
-            if sref["warc_file"] != ref["warc_file"] or int(sref["offset"]) <= int(ref["offset"]):
-                return None
-            return int(sref["offset"]) if int(content["size"]) <= MAX_DEFERRED_TEXT else None
+    def prepare_texts(self, events: list[Event]) -> None:
+        """Which content records hold text, with their charset and token-tree seed
+        (``text_plan``, worked out as each event came in); for a record several events
+        name, the first event's plan in the chains' order, unless a later one has a seed
+        read now. A full scan reads a seed where it is; the others are read now."""
+        plans, self.text_plans = self.text_plans, {}
+        texts = [(e, plan) for e in events if (plan := plans.get(e.path)) is not None]
 
         def seed_of(e: Event) -> bytes | None:
             sref = e.storage["seed"]
             raw = read_block(self.store, warc_key(str(sref["warc_file"])), int(sref["offset"]), 64)
             return raw if raw is not None and len(raw) == 32 else None
 
-        later = [seed_at(e) for e in texts]
         # (a full scan defers almost every seed: only the others are read now, in parallel)
-        now = [
-            e
-            for e, at in zip(texts, later, strict=True)
-            if at is None and e.content.get("redactable") and "seed" in e.storage
-        ]
+        now = [e for e, plan in texts if plan[2]]
         seeds = dict(zip(map(id, now), self.store.map(seed_of, now), strict=True))
-        for e, at in zip(texts, later, strict=True):
-            pos = _pos(e.content_ref)
+        for e, (pos, check, _) in texts:
             seed = seeds.get(id(e))
-            if pos not in self.texts or seed is not None:
-                self.texts[pos] = TextCheck(e.content["charset"] or "utf-8", seed, at)
+            if seed is not None:
+                self.texts[pos] = TextCheck(check.charset, seed, check.seed_at)
+            elif pos not in self.texts:
+                self.texts[pos] = check
 
     def finish_deferred_trees(self) -> None:
         """A text whose seed was in another part of a file read in parts: its seed, read now."""
@@ -789,17 +842,10 @@ class _Verifier:
             self.add(ProblemCode.INDEX_STALE, rows, file=self.archive.index_name)
             return
         actual = rows
-        if self.documents is not None:
-            actual = {k: r for k, r in actual.items() if k[0] in self.documents}
-        # rows of events written after the snapshot are not this reader's business;
-        # rows whose manifest does not exist at all are stale (set operations in C: the
-        # usual archive has every row's manifest in the snapshot)
-        unseen = {r[4] for r in actual.values()} - self.snap.records
-        later = {path for path in unseen if self.store.size(path) is not None}
-        if later:
-            actual = {k: r for k, r in actual.items() if r[4] not in later}
-        if len(implied) == len(actual) and set(implied) == set(actual.values()):
-            return  # every row as implied (rows carry their keys): the usual case
+        if len(implied) == len(actual) and self.rows_checked == len(implied) and self.rows_all_in:
+            # every row as implied: the usual case (rows carry their manifest's key, so no two
+            # implied rows are equal, and each was found among the index's as it was made)
+            return
         expected = {(r[0], r[1]): r for r in implied}
         differ = 0
         for key in expected.keys() | actual.keys():
@@ -812,6 +858,31 @@ class _Verifier:
                 f"index disagrees with the manifests on {differ} event(s); run `archiver reindex`",
                 file=self.archive.index_name,
             )
+
+    def index_actual(self, rows: dict[tuple[str, int], Row]) -> dict[tuple[str, int], Row]:
+        """The index's rows this verify compares (step 7): those of the documents checked,
+        less those of events written after the snapshot, which are not this reader's
+        business. Rows whose manifest does not exist at all stay: they are stale."""
+        actual = rows
+        if self.documents is not None:
+            actual = {k: r for k, r in actual.items() if k[0] in self.documents}
+        # (set operations in C: the usual archive has every row's manifest in the snapshot)
+        unseen = {r[4] for r in actual.values()} - self.snap.records
+        later = {path for path in unseen if self.store.size(path) is not None}
+        if later:
+            actual = {k: r for k, r in actual.items() if r[4] not in later}
+        self.index_have = set(actual.values())
+        return actual
+
+    def rows_made(self, rows: list[Row]) -> None:
+        """Step 7 ahead of its turn, for a document's rows as its check makes them: whether
+        each is among the index's rows as is (a full verify does this between WARC parts,
+        while the worker reads on; ``check_index`` then has nothing left in the usual case)."""
+        if self.index_have is None:
+            return  # (the index not read yet, or unreadable: ``check_index`` compares all)
+        self.rows_checked += len(rows)
+        if self.rows_all_in:
+            self.rows_all_in = all(r in self.index_have for r in rows)
 
     def load_hints(self) -> None:
         self.hints: dict[tuple[str, int], Pos] = {}
@@ -858,27 +929,21 @@ class _Verifier:
         self.counts.documents = len(by_doc)
         chains: dict[str, list[Event]] = {}
         for doc in sorted(by_doc):
-            chains[doc] = sorted(by_doc[doc], key=lambda e: (e.sequence, e.path))
+            found = by_doc[doc]
+            chains[doc] = found if len(found) == 1 else sorted(found, key=lambda e: (e.sequence, e.path))
         all_events = [e for doc in chains for e in chains[doc]]
         chain_problems_at = len(self.problems)  # (step 4's, in their place however run)
         self.load_export(chains)
         self.prepare_texts(all_events)
         self.load_hints()
         if self.full:
-            # each document's positions, once: the cut points and the early checks' plan
-            # both need them, and this is time the worker waits
-            expected: dict[str, list[int]] = defaultdict(list)
-            named: dict[str, list[Pos]] = {}
-            for doc, events in chains.items():
-                named[doc] = found = [p for e in events for p in self.positions(e)]
-                for name, offset in found:
-                    expected[name].append(offset)
 
             def meanwhile() -> None:  # while the worker starts on the WARC files
                 self.check_chains(chains, chain_problems_at)
                 self.run_independent(all_events)
 
-            self.scan_all(expected, meanwhile, chains, named)
+            named, self.named = self.named, {}
+            self.scan_all(self.expected, meanwhile, chains, named)
             self.finish_deferred_trees()
         else:
             self.check_chains(chains, chain_problems_at)
@@ -889,6 +954,7 @@ class _Verifier:
             if done is None:
                 done = self.check_document(events)
                 self.tick(doc)
+                self.rows_made(done[1])
             accounted |= done[0]
             expected_rows += done[1]
             del doc
@@ -953,6 +1019,7 @@ class _Verifier:
             self.early_mode = False
         if clean:
             self.early[doc] = done
+            self.rows_made(done[1])
             self.tick(doc)
 
     def tick(self, doc: str) -> None:
@@ -989,7 +1056,10 @@ class _Verifier:
                 known=self.leaves,
             )
             log_found = [p for p in found if self.full or p.file == "--checkpoint"]
-        return audit_found, log_found, self.check_timestamps(events), self.index_rows()
+        rows = self.index_rows()
+        if isinstance(rows, dict):
+            rows = self.index_actual(rows)
+        return audit_found, log_found, self.check_timestamps(events), rows
 
     def load_export(self, chains: dict[str, list[Event]]) -> None:
         """An exported copy says so in ``manifests/export.json``: what it withheld, and its scope."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -58,6 +59,26 @@ def test_bad_file_in_a_parallel_batch_writes_nothing(tmp_path, archive: ArchiveF
     assert tree_snapshot(archive.root) == before
 
 
+def _parts_report(
+    archive: ArchiveFixture,
+    monkeypatch: Any,
+    workers: str,
+    parallel_bytes: str,
+    part_bytes: str = str(1 << 20),
+) -> Any:
+    """A full verify's problems and counts, inline (``workers`` "0") or with a worker
+    reading the WARC files in parts of ``part_bytes`` and sharing the manifests."""
+    monkeypatch.setenv("ARCHIVER_WORKERS", workers)
+    monkeypatch.setenv("ARCHIVER_PARALLEL_BYTES", parallel_bytes)
+    monkeypatch.setenv("ARCHIVER_PART_BYTES", part_bytes)
+    monkeypatch.setenv("ARCHIVER_PARALLEL_MANIFESTS", "1" if workers == "1" else str(1 << 40))
+    r = archive.run("verify", "--json").json()
+    assert isinstance(r, dict)
+    # in the report's own order: the worker and the checks run meanwhile change nothing in it
+    problems = [(p["code"], p["document"], p["event"], p["file"], p["message"]) for p in r["problems"]]
+    return problems, r["counts"]
+
+
 def test_verify_reading_warc_files_in_parts_reports_the_same(archive: ArchiveFixture, tmp_path, monkeypatch):
     docs = archive.ingest(_texts(tmp_path / "texts", 40))
     manifests = {
@@ -104,15 +125,7 @@ def test_verify_reading_warc_files_in_parts_reports_the_same(archive: ArchiveFix
         )
 
     def report(workers: str, parallel_bytes: str, part_bytes: str = str(1 << 20)) -> Any:
-        monkeypatch.setenv("ARCHIVER_WORKERS", workers)
-        monkeypatch.setenv("ARCHIVER_PARALLEL_BYTES", parallel_bytes)
-        monkeypatch.setenv("ARCHIVER_PART_BYTES", part_bytes)
-        monkeypatch.setenv("ARCHIVER_PARALLEL_MANIFESTS", "1" if workers == "1" else str(1 << 40))
-        r = archive.run("verify", "--json").json()
-        assert isinstance(r, dict)
-        # in the report's own order: the worker and the checks run meanwhile change nothing in it
-        problems = [(p["code"], p["document"], p["event"], p["file"], p["message"]) for p in r["problems"]]
-        return problems, r["counts"]
+        return _parts_report(archive, monkeypatch, workers, parallel_bytes, part_bytes)
 
     inline = report("0", str(1 << 40))
     assert report("1", "1") == inline  # two parts, manifests shared in jobs of a few
@@ -124,6 +137,45 @@ def test_verify_reading_warc_files_in_parts_reports_the_same(archive: ArchiveFix
     assert {("signature-invalid", load(archive.files, k)["document_id"]) for k in edited} <= found
     assert ("record-orphan", None) in found  # the second copy
     assert not {d for c, d in found if c != "record-orphan"} & {docs[4], docs[6]}
+
+
+def test_a_stale_index_is_found_while_reading_in_parts_as_inline(
+    archive: ArchiveFixture, tmp_path, monkeypatch
+):
+    """A full verify with a worker compares each document's index rows as soon as its
+    check makes them, between WARC parts: an index row changed, one deleted and one too
+    many are each reported as an inline verify reports them, and a sound index not at all."""
+    docs = archive.ingest(_texts(tmp_path / "texts", 40))
+
+    def both() -> Any:
+        inline = _parts_report(archive, monkeypatch, "0", str(1 << 40))
+        assert _parts_report(archive, monkeypatch, "1", "1", "2048") == inline
+        return inline[0]
+
+    assert both() == []
+    index = archive.files.root / "store" / "index.sqlite"
+
+    def extra_row(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TEMP TABLE t AS SELECT * FROM events WHERE document_id = ?", (docs[30],))
+        conn.execute("UPDATE t SET sequence = sequence + 7")
+        conn.execute("INSERT INTO events SELECT * FROM t")
+
+    changes: list[Any] = [
+        lambda conn: conn.execute("UPDATE events SET sha256 = ? WHERE document_id = ?", ("0" * 64, docs[5])),
+        lambda conn: conn.execute("DELETE FROM events WHERE document_id = ?", (docs[20],)),
+        extra_row,
+    ]
+    for change in changes:
+        conn = sqlite3.connect(index)
+        change(conn)
+        conn.commit()
+        conn.close()
+        found = both()
+        assert [(code, message) for code, _, _, _, message in found] == [
+            ("index-stale", "index disagrees with the manifests on 1 event(s); run `archiver reindex`")
+        ]
+        archive.ok("reindex")
+        assert both() == []
 
 
 def test_results_packed_for_the_trip_back_come_out_equal():

@@ -696,3 +696,17 @@ def test_local_store_listing_with_and_without_sizes(tmp_path):
     assert [e.key for e in store.names("m/e/cd/c")] == ["m/e/cd/cd2.json"]
     assert [e.key for e in store.files("m/e")] == [*(k for k, *_ in want), "m/ex.json"]
     assert store.names("m/nothing/") == store.files("m/nothing/") == []
+
+
+def test_split_points_cut_at_the_record_starts_nearest_even_parts():
+    """A file read in parts is cut only where a record starts (an offset a manifest names),
+    the nearest to even parts; never at 0 or beyond the end, never twice."""
+    from archiver.warcscan import split_points
+
+    known = [0, 100, 250, 400, 700, 950, 1000, 1200]
+    assert split_points(known, 1000, 4) == [250, 400, 700]  # wanted 250, 500, 750
+    assert split_points(known, 1000, 2) == [400]  # 500: 400 is nearer than 700
+    cuts = split_points(known, 1000, 50)  # more parts than record starts
+    assert cuts == [100, 250, 400, 700, 950]
+    assert split_points([0], 1000, 4) == []
+    assert split_points([], 1000, 4) == []
