@@ -8,7 +8,8 @@ computes the same bytes with OpenSSL's SHA-256 and no Python object per hash,
 several times faster; it is built by ``pip install`` where a C compiler and
 the OpenSSL headers are present, and silently skipped where they are not (the
 archive's bytes are the same either way). ``ARCHIVER_PURE_PYTHON=1`` forces
-the Python versions (the tests run both and compare them).
+the Python versions (the tests run both and compare them); ``ARCHIVER_AVX512=0``
+keeps the C token tree off its sixteen-lane AVX-512 path (same trees).
 """
 
 from __future__ import annotations
@@ -132,3 +133,7 @@ if not os.environ.get("ARCHIVER_PURE_PYTHON"):
         json_canonical = _fasthash.json_canonical
         warc_member = _fasthash.warc_member
         ACCELERATED = True
+        if os.environ.get("ARCHIVER_AVX512") == "0":
+            # a CPU that slows its clock for 512-bit instructions may lose more around the
+            # token tree than the tree gains (measured on one such machine: ADR 0015)
+            _fasthash.x16(False)

@@ -942,7 +942,7 @@ class _Verifier:
                 self.check_chains(chains, chain_problems_at)
                 self.run_independent(all_events)
 
-            named, self.named = self.named, {}
+            named, self.named = self.named, {}  # (handed over: the plan empties it once made)
             self.scan_all(self.expected, meanwhile, chains, named)
             self.finish_deferred_trees()
         else:

@@ -377,3 +377,29 @@ def test_canonical_json_declines_what_it_does_not_take():
     assert _fasthash.json_canonical({"b": [True, None, False, -3, "\x7f\u2028😀"], "a": ""}) == (
         '{"a":"","b":[true,null,false,-3,"\x7f\u2028😀"]}'.encode()
     )
+
+
+def test_avx512_can_be_switched_off_for_a_whole_command():
+    """``ARCHIVER_AVX512=0`` keeps a command's token trees (its worker's too: a new
+    interpreter reads the same environment) off the sixteen-lane path."""
+    if not fasthash.ACCELERATED:
+        pytest.skip("archiver._fasthash is not built here")
+    probe = "import archiver.fasthash, archiver._fasthash as f; print(f.x16())"
+
+    def x16_with(env: dict[str, str]) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", probe],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+
+    from archiver import _fasthash
+
+    was = _fasthash.x16()
+    can = _fasthash.x16(True)  # what this CPU offers
+    _fasthash.x16(was)
+    assert x16_with({"ARCHIVER_AVX512": "0"}) == "False"
+    assert x16_with({"ARCHIVER_AVX512": "1"}) == str(can)
