@@ -149,7 +149,8 @@ class _Verifier:
         self.rows_checked = 0
         self.rows_all_in = True
         # documents checked while the WARC files are read (``check_early``): their results
-        self.early: dict[str, tuple[set[Pos], list[Row]]] = {}
+        self.early: dict[str, list[Row]] = {}  # (their index rows)
+        self.accounted: set[Pos] = set()  # WARC positions the documents checked so far account for
         self.early_mode = False  # checking early: what is not read yet raises _NotReady
         self.ticked: set[str] = set()  # documents counted by ``progress``
 
@@ -831,22 +832,24 @@ class _Verifier:
         finally:
             idx.close()
 
-    def check_index(self, implied: list[Row], rows: dict[tuple[str, int], Row] | str | None) -> None:
+    def check_index(
+        self, implied: Callable[[], list[Row]], count: int, rows: dict[tuple[str, int], Row] | str | None
+    ) -> None:
         """Step 7: the rows ``index_rows`` read against those the events imply
-        (``check_document``). The last two columns are lookup hints for manifest copies:
-        checked only where the copy was found, since a missing copy is reported as such,
-        not as a stale index."""
+        (``check_document``: ``count`` of them, ``implied()`` in the chains' order). The
+        last two columns are lookup hints for manifest copies: checked only where the copy
+        was found, since a missing copy is reported as such, not as a stale index."""
         if rows is None:
             return
         if isinstance(rows, str):
             self.add(ProblemCode.INDEX_STALE, rows, file=self.archive.index_name)
             return
         actual = rows
-        if len(implied) == len(actual) and self.rows_checked == len(implied) and self.rows_all_in:
+        if count == len(actual) and self.rows_checked == count and self.rows_all_in:
             # every row as implied: the usual case (rows carry their manifest's key, so no two
             # implied rows are equal, and each was found among the index's as it was made)
             return
-        expected = {(r[0], r[1]): r for r in implied}
+        expected = {(r[0], r[1]): r for r in implied()}
         differ = 0
         for key in expected.keys() | actual.keys():
             want, have = expected.get(key), actual.get(key)
@@ -947,17 +950,20 @@ class _Verifier:
             self.finish_deferred_trees()
         else:
             self.check_chains(chains, chain_problems_at)
-        accounted: set[Pos] = {(name, 0) for name in self.snap.warc_sizes}
-        expected_rows: list[Row] = []
+        accounted = self.accounted  # (the early checks' positions already in)
+        accounted.update((name, 0) for name in self.snap.warc_sizes)
+        late: dict[str, list[Row]] = {}
         for doc, events in chains.items():
-            done = self.early.get(doc)
-            if done is None:
-                done = self.check_document(events)
+            if doc not in self.early:
+                positions, late[doc] = self.check_document(events)
+                accounted |= positions
                 self.tick(doc)
-                self.rows_made(done[1])
-            accounted |= done[0]
-            expected_rows += done[1]
-            del doc
+                self.rows_made(late[doc])
+
+        def implied() -> list[Row]:  # in the chains' order (only a stale index needs them all)
+            return [r for doc in chains for r in (self.early[doc] if doc in self.early else late[doc])]
+
+        implied_count = sum(map(len, self.early.values())) + sum(map(len, late.values()))
         if self.full:
             self.check_orphans(accounted | self.claimed)
         if isinstance(self.archive.store, S3Store):
@@ -970,7 +976,7 @@ class _Verifier:
         audit_found, log_found, ts_found, rows = self.independent
         self.problems.extend(audit_found)
         self.problems.extend(log_found)
-        self.check_index(expected_rows, rows)
+        self.check_index(implied, implied_count, rows)
         self.counts.withheld = len(self.withheld)
         self.problems.extend(ts_found)
         return Report(
@@ -1018,7 +1024,8 @@ class _Verifier:
             self.problems = saved
             self.early_mode = False
         if clean:
-            self.early[doc] = done
+            self.early[doc] = done[1]
+            self.accounted |= done[0]
             self.rows_made(done[1])
             self.tick(doc)
 
@@ -1113,7 +1120,9 @@ class _Verifier:
     def check_orphans(self, accounted: set[Pos]) -> None:
         # only the records no event accounts for, and each file's first (its warcinfo), in
         # the files' order: a set difference in C instead of a sort and a loop over them all
-        todo = (self.records.keys() - accounted) | {p for p in self.records if p[1] == 0}
+        todo = (self.records.keys() - accounted) | {
+            (name, 0) for name in self.snap.warc_sizes if (name, 0) in self.records
+        }
         for name, offset in sorted(todo):
             info = self.records[(name, offset)]
             where = f"store/{name}@{offset}"
