@@ -206,7 +206,6 @@ compress_shani2(uint32_t sa[8], const unsigned char *ba, uint32_t sb[8], const u
     shani_store(sb, _mm_add_epi32(b_abef, b_save0), _mm_add_epi32(b_cdgh, b_save1));
 }
 
-
 /* Sixteen messages at once, one in each 32-bit lane of the AVX-512 registers. The SHA
    instructions hash one message at a time, at about one block per 55-70 ns here (their
    latency leaves room for a second stream, not more); a tree has hundreds of independent
@@ -1265,38 +1264,46 @@ done:
     return PyLong_FromLong(verdict);
 }
 
+#ifndef HAVE_SHANI
+static int
+cpu_has_shani(void)
+{
+    return 0;
+}
+
+static int
+cpu_has_x16(void)
+{
+    return 0;
+}
+#endif
+
+/* fn(enable=None): switch one of the tree's paths on (where the CPU has it) or off; whether it is on */
 static PyObject *
-x16(PyObject *self, PyObject *args)
+switch_path(PyObject *args, const char *format, int *flag, int (*available)(void))
 {
     PyObject *enable = Py_None;
-    if (!PyArg_ParseTuple(args, "|O:x16", &enable))
+    if (!PyArg_ParseTuple(args, format, &enable))
         return NULL;
     if (enable != Py_None) {
         int want = PyObject_IsTrue(enable);
         if (want < 0)
             return NULL;
-#ifdef HAVE_SHANI
-        use_x16 = want && cpu_has_x16();
-#endif
+        *flag = want && available();
     }
-    return PyBool_FromLong(use_x16);
+    return PyBool_FromLong(*flag);
+}
+
+static PyObject *
+x16(PyObject *self, PyObject *args)
+{
+    return switch_path(args, "|O:x16", &use_x16, cpu_has_x16);
 }
 
 static PyObject *
 sha_ni(PyObject *self, PyObject *args)
 {
-    PyObject *enable = Py_None;
-    if (!PyArg_ParseTuple(args, "|O:sha_ni", &enable))
-        return NULL;
-    if (enable != Py_None) {
-        int want = PyObject_IsTrue(enable);
-        if (want < 0)
-            return NULL;
-#ifdef HAVE_SHANI
-        use_shani = want && cpu_has_shani();
-#endif
-    }
-    return PyBool_FromLong(use_shani);
+    return switch_path(args, "|O:sha_ni", &use_shani, cpu_has_shani);
 }
 
 /* ---- RFC 8785 of a plain value ----------------------------------------------------------------
