@@ -178,6 +178,36 @@ def test_a_stale_index_is_found_while_reading_in_parts_as_inline(
         assert both() == []
 
 
+def test_token_trees_whose_seed_is_in_another_part_are_checked(
+    archive: ArchiveFixture, tmp_path, monkeypatch
+):
+    """A text read in one part whose seed lies in a later one gets its token tree once the
+    seed is read: a seed changed (its WARC digests made to match) gives every document a
+    tree that differs from the signed one, reported by a verify reading 2 KB parts exactly
+    as by an inline one (a tree left uncomputed would compare nothing and say nothing)."""
+    docs = archive.ingest(_texts(tmp_path / "texts", 12))
+    for doc in docs:
+        for key in manifest_keys(archive.files, doc):
+            seed = load(archive.files, key)["storage"].get("seed")
+            if seed is not None:
+                rewrite_member(
+                    archive.files,
+                    "store/" + seed["warc_file"],
+                    seed["offset"],
+                    lambda r: flip_payload_byte(r, -5, fix_digest=True),
+                )
+    inline = _parts_report(archive, monkeypatch, "0", str(1 << 40))
+    assert _parts_report(archive, monkeypatch, "1", "1", "2048") == inline
+    texts = {
+        d
+        for d in docs
+        if any(load(archive.files, k)["content"].get("redactable") for k in manifest_keys(archive.files, d))
+    }
+    assert len(texts) == 12
+    differ = {d for c, d, _, _, m in inline[0] if c == "content-mismatch" and "token tree differs" in m}
+    assert differ == texts
+
+
 def test_results_packed_for_the_trip_back_come_out_equal():
     """A worker's results travel as bytes (``prehash.pack``): marshal, or pickle when
     marshal cannot take the value; either way they come back equal."""
