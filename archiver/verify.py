@@ -67,7 +67,6 @@ from .warcread import warc_digest
 from .warcscan import (
     RecordInfo,
     TextCheck,
-    finish_tree,
     read_block,
     read_payload,
     read_record,
@@ -681,7 +680,7 @@ class _Verifier:
 
     def check_content(self, e: Event, info: RecordInfo, pos: Pos) -> None:
         if info.text is not None and self.early_mode:
-            raise _NotReady  # its token tree waits for a seed in another part
+            raise _NotReady  # its token tree still waits for its seed
         c = e.content
         diffs = []
         if info.payload_size != c["size"]:
@@ -747,18 +746,6 @@ class _Verifier:
                 self.texts[pos] = TextCheck(check.charset, seed, check.seed_at)
             elif pos not in self.texts:
                 self.texts[pos] = check
-
-    def finish_deferred_trees(self) -> None:
-        """A text whose seed was in another part of a file read in parts: its seed, read now."""
-        # one pass over the texts (looking each deferred record's text up among all texts
-        # was quadratic: seconds once a file is read in a hundred parts)
-        for (name, offset), check in self.texts.items():
-            info = self.records.get((name, offset))
-            if info is None or info.text is None:
-                continue
-            seed_pos = check.seed_at
-            seed = read_block(self.store, warc_key(name), seed_pos, 64) if seed_pos is not None else None
-            finish_tree(info, seed)
 
     def check_redaction(self, before: Event, e: Event) -> None:
         """Step 5, redactions: the new text derives from the previous one as the proof declares."""
@@ -947,7 +934,6 @@ class _Verifier:
 
             named, self.named = self.named, {}  # (handed over: the plan empties it once made)
             self.scan_all(self.expected, meanwhile, chains, named)
-            self.finish_deferred_trees()
         else:
             self.check_chains(chains, chain_problems_at)
         accounted = self.accounted  # (the early checks' positions already in)

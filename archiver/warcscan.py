@@ -325,8 +325,16 @@ def finish_tree(content: RecordInfo, seed: bytes | None) -> None:
 def scan_range(
     store: Store, key: str, resync: list[int], texts: dict[int, TextCheck], start: int, limit: int
 ) -> list[tuple[int, RecordInfo]]:
-    """``scan_file`` of one byte range, as a list (for a worker process)."""
-    return list(scan_file(store, key, resync, texts, limit, start))
+    """``scan_file`` of one byte range, as a list (for a worker process). A text whose
+    seed lies beyond the range gets its token tree here too, its seed read where it is:
+    the job that read the text finishes it, so no tree is left for the end of a verify."""
+    found = list(scan_file(store, key, resync, texts, limit, start))
+    for offset, info in found:
+        if info.text is not None:
+            check = texts.get(offset)
+            at = check.seed_at if check is not None else None
+            finish_tree(info, read_block(store, key, at, 64) if at is not None else None)
+    return found
 
 
 def scan_range_packed(
