@@ -147,9 +147,10 @@ class _Verifier:
         self.index_have: set[Row] | None = None
         self.rows_checked = 0
         self.rows_all_in = True
-        # documents checked while the WARC files are read (``check_early``): their results
-        self.early: dict[str, list[Row]] = {}  # (their index rows)
-        self.accounted: set[Pos] = set()  # WARC positions the documents checked so far account for
+        # each document checked (early, ``check_early``, or after the reading): the index rows its events
+        # imply; and the WARC positions the documents checked so far account for
+        self.checked: dict[str, list[Row]] = {}
+        self.accounted: set[Pos] = set()
         self.early_mode = False  # checking early: what is not read yet raises _NotReady
         self.ticked: set[str] = set()  # documents counted by ``progress``
 
@@ -936,22 +937,17 @@ class _Verifier:
             self.scan_all(self.expected, meanwhile, chains, named)
         else:
             self.check_chains(chains, chain_problems_at)
-        accounted = self.accounted  # (the early checks' positions already in)
-        accounted.update((name, 0) for name in self.snap.warc_sizes)
-        late: dict[str, list[Row]] = {}
         for doc, events in chains.items():
-            if doc not in self.early:
-                positions, late[doc] = self.check_document(events)
-                accounted |= positions
-                self.tick(doc)
-                self.rows_made(late[doc])
+            if doc not in self.checked:
+                self.keep_checked(doc, self.check_document(events))
 
         def implied() -> list[Row]:  # in the chains' order (only a stale index needs them all)
-            return [r for doc in chains for r in (self.early[doc] if doc in self.early else late[doc])]
+            return [r for doc in chains for r in self.checked[doc]]
 
-        implied_count = sum(map(len, self.early.values())) + sum(map(len, late.values()))
+        implied_count = sum(map(len, self.checked.values()))
         if self.full:
-            self.check_orphans(accounted | self.claimed)
+            self.accounted.update((name, 0) for name in self.snap.warc_sizes)
+            self.check_orphans(self.accounted | self.claimed)
         if isinstance(self.archive.store, S3Store):
             from .objectcheck import check_objects
 
@@ -1010,10 +1006,15 @@ class _Verifier:
             self.problems = saved
             self.early_mode = False
         if clean:
-            self.early[doc] = done[1]
-            self.accounted |= done[0]
-            self.rows_made(done[1])
-            self.tick(doc)
+            self.keep_checked(doc, done)
+
+    def keep_checked(self, doc: str, done: tuple[set[Pos], list[Row]]) -> None:
+        """What a document's check (``check_document``) found, kept for the steps after it."""
+        positions, rows = done
+        self.checked[doc] = rows
+        self.accounted |= positions
+        self.rows_made(rows)
+        self.tick(doc)
 
     def tick(self, doc: str) -> None:
         if self.progress is not None and doc not in self.ticked:
