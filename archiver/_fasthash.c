@@ -645,46 +645,179 @@ salts_of_block(const unsigned char *seed, Py_ssize_t seed_len, uint64_t block, u
     return ok;
 }
 
-static PyObject *
-text_root(PyObject *self, PyObject *args)
+/* ---- SHAKE-256 of the salts, eight blocks at a time ----------------------------------------
+ *
+ * Each block of 1,024 tokens has its own SHAKE-256 stream; its output is squeezed one
+ * permutation at a time, each depending on the last, so one stream cannot go faster than one
+ * Keccak-f[1600] after another (about 0.75 us each through libcrypto here: an article's salts,
+ * some 6 KB, were a quarter of its tree). Different streams are independent: eight of them go
+ * through the eight 64-bit lanes of AVX-512 registers at once (state word i of stream l in
+ * lane l of register i), about five times the throughput. A verify's worker hands the trees of
+ * a whole WARC part over in one call (text_roots), so eight articles' salts fill the lanes; a
+ * text of over 1,024 tokens fills them with its own blocks. The tests compare every output
+ * with hashlib.shake_256. */
+#ifdef HAVE_SHANI
+static const uint64_t KECCAK_RC[24] = {
+    0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808AULL, 0x8000000080008000ULL,
+    0x000000000000808BULL, 0x0000000080000001ULL, 0x8000000080008081ULL, 0x8000000000008009ULL,
+    0x000000000000008AULL, 0x0000000000000088ULL, 0x0000000080008009ULL, 0x000000008000000AULL,
+    0x000000008000808BULL, 0x800000000000008BULL, 0x8000000000008089ULL, 0x8000000000008003ULL,
+    0x8000000000008002ULL, 0x8000000000000080ULL, 0x000000000000800AULL, 0x800000008000000AULL,
+    0x8000000080008081ULL, 0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL};
+
+#define KX_ROL(x, n) _mm512_rol_epi64(x, n)
+#define KX_XOR5(a, b, c, d, e) _mm512_ternarylogic_epi64(_mm512_ternarylogic_epi64(a, b, c, 0x96), d, e, 0x96)
+#define KX_CHI(a, b, c) _mm512_ternarylogic_epi64(a, b, c, 0xD2) /* a ^ (~b & c) */
+/* theta's column term d applied to a lane, then rho's rotation by n */
+#define KX_RHO(a, d, n) KX_ROL(_mm512_xor_si512(a, d), n)
+
+/* Keccak-f[1600] on eight states; lane x + 5y of a state is s[x + 5y] */
+X16_FN static void
+keccak_x8(__m512i s[25])
 {
-    PyObject *text;
-    Py_buffer seed;
-    if (!PyArg_ParseTuple(args, "Oy*:text_root", &text, &seed))
-        return NULL;
-    Py_ssize_t nbytes;
-    const char *utf8;
-    if (PyBytes_Check(text)) { /* the UTF-8 of a text its caller has decoded */
-        utf8 = PyBytes_AS_STRING(text);
-        nbytes = PyBytes_GET_SIZE(text);
-    } else if (PyUnicode_Check(text)) {
-        utf8 = PyUnicode_AsUTF8AndSize(text, &nbytes);
-        if (utf8 == NULL) { /* a lone surrogate: the error str.encode raises */
-            PyBuffer_Release(&seed);
-            return NULL;
+    __m512i a00 = s[0], a01 = s[1], a02 = s[2], a03 = s[3], a04 = s[4], a05 = s[5], a06 = s[6],
+            a07 = s[7], a08 = s[8], a09 = s[9], a10 = s[10], a11 = s[11], a12 = s[12], a13 = s[13],
+            a14 = s[14], a15 = s[15], a16 = s[16], a17 = s[17], a18 = s[18], a19 = s[19],
+            a20 = s[20], a21 = s[21], a22 = s[22], a23 = s[23], a24 = s[24];
+    for (int r = 0; r < 24; r++) {
+        __m512i c0 = KX_XOR5(a00, a05, a10, a15, a20), c1 = KX_XOR5(a01, a06, a11, a16, a21),
+                c2 = KX_XOR5(a02, a07, a12, a17, a22), c3 = KX_XOR5(a03, a08, a13, a18, a23),
+                c4 = KX_XOR5(a04, a09, a14, a19, a24);
+        __m512i d0 = _mm512_xor_si512(c4, KX_ROL(c1, 1)), d1 = _mm512_xor_si512(c0, KX_ROL(c2, 1)),
+                d2 = _mm512_xor_si512(c1, KX_ROL(c3, 1)), d3 = _mm512_xor_si512(c2, KX_ROL(c4, 1)),
+                d4 = _mm512_xor_si512(c3, KX_ROL(c0, 1));
+        /* rho and pi: lane (x, y) goes to (y, 2x + 3y), rotated by its offset */
+        __m512i b00 = _mm512_xor_si512(a00, d0), b10 = KX_RHO(a01, d1, 1), b20 = KX_RHO(a02, d2, 62),
+                b05 = KX_RHO(a03, d3, 28), b15 = KX_RHO(a04, d4, 27), b16 = KX_RHO(a05, d0, 36),
+                b01 = KX_RHO(a06, d1, 44), b11 = KX_RHO(a07, d2, 6), b21 = KX_RHO(a08, d3, 55),
+                b06 = KX_RHO(a09, d4, 20), b07 = KX_RHO(a10, d0, 3), b17 = KX_RHO(a11, d1, 10),
+                b02 = KX_RHO(a12, d2, 43), b12 = KX_RHO(a13, d3, 25), b22 = KX_RHO(a14, d4, 39),
+                b23 = KX_RHO(a15, d0, 41), b08 = KX_RHO(a16, d1, 45), b18 = KX_RHO(a17, d2, 15),
+                b03 = KX_RHO(a18, d3, 21), b13 = KX_RHO(a19, d4, 8), b14 = KX_RHO(a20, d0, 18),
+                b24 = KX_RHO(a21, d1, 2), b09 = KX_RHO(a22, d2, 61), b19 = KX_RHO(a23, d3, 56),
+                b04 = KX_RHO(a24, d4, 14);
+        /* chi, and iota on lane (0, 0) */
+        a00 = _mm512_xor_si512(KX_CHI(b00, b01, b02), _mm512_set1_epi64((long long)KECCAK_RC[r]));
+        a01 = KX_CHI(b01, b02, b03), a02 = KX_CHI(b02, b03, b04), a03 = KX_CHI(b03, b04, b00),
+        a04 = KX_CHI(b04, b00, b01);
+        a05 = KX_CHI(b05, b06, b07), a06 = KX_CHI(b06, b07, b08), a07 = KX_CHI(b07, b08, b09),
+        a08 = KX_CHI(b08, b09, b05), a09 = KX_CHI(b09, b05, b06);
+        a10 = KX_CHI(b10, b11, b12), a11 = KX_CHI(b11, b12, b13), a12 = KX_CHI(b12, b13, b14),
+        a13 = KX_CHI(b13, b14, b10), a14 = KX_CHI(b14, b10, b11);
+        a15 = KX_CHI(b15, b16, b17), a16 = KX_CHI(b16, b17, b18), a17 = KX_CHI(b17, b18, b19),
+        a18 = KX_CHI(b18, b19, b15), a19 = KX_CHI(b19, b15, b16);
+        a20 = KX_CHI(b20, b21, b22), a21 = KX_CHI(b21, b22, b23), a22 = KX_CHI(b22, b23, b24),
+        a23 = KX_CHI(b23, b24, b20), a24 = KX_CHI(b24, b20, b21);
+    }
+    s[0] = a00, s[1] = a01, s[2] = a02, s[3] = a03, s[4] = a04, s[5] = a05, s[6] = a06, s[7] = a07;
+    s[8] = a08, s[9] = a09, s[10] = a10, s[11] = a11, s[12] = a12, s[13] = a13, s[14] = a14;
+    s[15] = a15, s[16] = a16, s[17] = a17, s[18] = a18, s[19] = a19, s[20] = a20, s[21] = a21;
+    s[22] = a22, s[23] = a23, s[24] = a24;
+}
+#endif /* HAVE_SHANI */
+
+#define SHAKE_RATE 136                /* SHAKE-256's rate in bytes */
+#define SHAKE_ONE_BLOCK (SHAKE_RATE - 1) /* the longest message that pads into one block */
+
+/* one SHAKE-256 output to derive: of a message of at most SHAKE_ONE_BLOCK bytes */
+typedef struct {
+    const unsigned char *msg;
+    size_t msg_len;
+    unsigned char *out;
+    size_t out_len;
+} shake_job;
+
+#ifdef HAVE_SHANI
+/* the absorbed (padded, one-block) message of `job` as the state of lane l */
+X16_FN static void
+shake_lane_load(__m512i s[25], int l, const shake_job *job)
+{
+    uint64_t w[25];
+    unsigned char *p = (unsigned char *)w; /* (x86 is little-endian, as Keccak's lanes are) */
+    memset(w, 0, sizeof w);
+    memcpy(p, job->msg, job->msg_len);
+    p[job->msg_len] ^= 0x1F;
+    p[SHAKE_RATE - 1] ^= 0x80;
+    for (int i = 0; i < 25; i++)
+        s[i] = _mm512_mask_set1_epi64(s[i], (__mmask8)(1u << l), (long long)w[i]);
+}
+
+/* every job's output, eight at a time: a lane that has squeezed its job's whole output
+   takes the next job, so jobs of different lengths waste no lane for long */
+X16_FN static void
+shake256_x8(const shake_job *jobs, size_t n)
+{
+    __m512i s[25];
+    for (int i = 0; i < 25; i++)
+        s[i] = _mm512_setzero_si512();
+    const shake_job *lane_job[8] = {NULL};
+    size_t done[8] = {0}, next = 0;
+    int active = 0;
+    for (; active < 8 && next < n; active++, next++) {
+        shake_lane_load(s, active, &jobs[next]);
+        lane_job[active] = &jobs[next];
+    }
+    uint64_t rate[SHAKE_RATE / 8][8] __attribute__((aligned(64)));
+    while (active) {
+        keccak_x8(s);
+        for (int i = 0; i < SHAKE_RATE / 8; i++)
+            _mm512_store_si512((void *)rate[i], s[i]);
+        for (int l = 0; l < 8; l++) {
+            const shake_job *job = lane_job[l];
+            if (job == NULL)
+                continue;
+            size_t take = job->out_len - done[l] < SHAKE_RATE ? job->out_len - done[l] : SHAKE_RATE;
+            unsigned char *o = job->out + done[l];
+            size_t i = 0;
+            for (; i + 8 <= take; i += 8)
+                memcpy(o + i, &rate[i / 8][l], 8);
+            if (i < take)
+                memcpy(o + i, &rate[i / 8][l], take - i);
+            done[l] += take;
+            if (done[l] < job->out_len)
+                continue;
+            done[l] = 0;
+            if (next < n) { /* (loading sets every word of the lane's state) */
+                shake_lane_load(s, l, &jobs[next]);
+                lane_job[l] = &jobs[next++];
+            } else {
+                lane_job[l] = NULL;
+                active--;
+            }
         }
-    } else {
-        PyBuffer_Release(&seed);
-        PyErr_SetString(PyExc_TypeError, "text_root: text must be str or bytes (UTF-8)");
-        return NULL;
     }
-    const unsigned char *u = (const unsigned char *)utf8;
-    /* token i is utf8[starts[i] : starts[i + 1]] */
-    Py_ssize_t cap = nbytes / 8 + 16, count = 0, at = 0;
-    Py_ssize_t *starts = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(cap + 1));
-    if (starts == NULL) {
-        PyBuffer_Release(&seed);
-        return PyErr_NoMemory();
-    }
+}
+#endif /* HAVE_SHANI */
+
+/* One text of text_roots: its UTF-8 and seed, then its tokens, leaves and root */
+typedef struct {
+    PyObject *text; /* a reference held while the GIL is released (bytes, or the str whose UTF-8 u is) */
+    const unsigned char *u;
+    Py_ssize_t nbytes;
+    Py_buffer seed;
+    Py_ssize_t *starts; /* token i is u[starts[i] : starts[i + 1]] */
+    Py_ssize_t count;
+    unsigned char *leaves; /* count * HASH bytes */
+    unsigned char root[HASH];
+} tree_text;
+
+/* the tokens of a text: 0 if out of memory (no GIL needed: the raw allocator) */
+static int
+cut_tokens(tree_text *t)
+{
+    const unsigned char *u = t->u;
+    Py_ssize_t nbytes = t->nbytes, cap = nbytes / 8 + 16, count = 0, at = 0;
+    Py_ssize_t *starts = PyMem_RawMalloc(sizeof(Py_ssize_t) * (size_t)(cap + 1));
+    if (starts == NULL)
+        return 0;
     int width;
     int leading = nbytes > 0 && utf8_space_within(u, nbytes, &width);
     while (at < nbytes) {
         if (count == cap) {
-            Py_ssize_t *grown = PyMem_Realloc(starts, sizeof(Py_ssize_t) * (size_t)(2 * cap + 1));
+            Py_ssize_t *grown = PyMem_RawRealloc(starts, sizeof(Py_ssize_t) * (size_t)(2 * cap + 1));
             if (grown == NULL) {
-                PyMem_Free(starts);
-                PyBuffer_Release(&seed);
-                return PyErr_NoMemory();
+                PyMem_RawFree(starts);
+                return 0;
             }
             starts = grown;
             cap *= 2;
@@ -701,76 +834,270 @@ text_root(PyObject *self, PyObject *args)
             at += width;
     }
     starts[count] = at;
-    unsigned char root[HASH];
-    int ok = 1;
-    if (count == 0) {
+    t->starts = starts;
+    t->count = count;
+    return 1;
+}
+
+/* the leaves of tokens first .. first + in_block - 1 of a text, given their salts */
+static void
+block_leaves(tree_text *t, Py_ssize_t first, Py_ssize_t in_block, const unsigned char *salts)
+{
+    const unsigned char *u = t->u;
+    const Py_ssize_t *starts = t->starts;
+    unsigned char *leaves = t->leaves;
+    Py_ssize_t i = 0;
+    while (i < in_block) {
+        Py_ssize_t end = in_block;
+#ifdef HAVE_SHANI
+        if (use_x16 && i + 16 <= in_block) {
+            /* sixteen one-block leaves at once; a group with a longer token, in pairs */
+            unsigned char buf[16 * 64];
+            int l = 0;
+            for (; l < 16; l++) {
+                Py_ssize_t k = first + i + l;
+                size_t len = (size_t)(starts[k + 1] - starts[k]);
+                if (1 + SALT + len + 9 > 64)
+                    break;
+                leaf_message(buf + 64 * l, salts + 16 * (i + l), u + starts[k], len);
+            }
+            if (l == 16) {
+                sha256_x16(buf, 64, 1, leaves + (first + i) * HASH);
+                i += 16;
+                continue;
+            }
+            end = i + 16;
+        }
+#endif
+        for (; i < end; i += 2) {
+            Py_ssize_t k = first + i;
+            const unsigned char *tok = u + starts[k];
+            size_t len = (size_t)(starts[k + 1] - starts[k]);
+            if (i + 1 < end)
+                leaf2(salts + 16 * i, tok, len, leaves + k * HASH, salts + 16 * (i + 1), u + starts[k + 1],
+                      (size_t)(starts[k + 2] - starts[k + 1]), leaves + (k + 1) * HASH);
+            else
+                leaf1(salts + 16 * i, tok, len, leaves + k * HASH);
+        }
+    }
+}
+
+/* a block of salts to derive: tokens first .. first + in_block - 1 of text t */
+typedef struct {
+    tree_text *t;
+    Py_ssize_t first, in_block;
+    unsigned char *salts;
+    unsigned char msg[SHAKE_RATE];
+} salt_block;
+
+#define WINDOW_BLOCKS 64             /* blocks of salts derived together */
+#define WINDOW_BYTES (256 * 1024)    /* at most this much of them held at once */
+
+/* a text whose leaves are all made: its root; its tokens and leaves freed */
+static void
+finish_text(tree_text *t)
+{
+    if (t->count > 0) {
+        tree_root(t->leaves, t->count, t->root);
+    } else {
         SHA256_CTX c;
         SHA256_Init(&c);
-        SHA256_Final(root, &c);
-    } else {
-        unsigned char *leaves = PyMem_Malloc((size_t)count * HASH);
-        unsigned char *salts = PyMem_Malloc(16 * SALT_BLOCK);
-        if (leaves == NULL || salts == NULL) {
-            PyMem_Free(leaves);
-            PyMem_Free(salts);
-            PyMem_Free(starts);
-            PyBuffer_Release(&seed);
-            return PyErr_NoMemory();
-        }
-        Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t first = 0; first < count && ok; first += SALT_BLOCK) {
-            /* a shorter SHAKE output is a prefix of a longer one: derive only what is used */
-            Py_ssize_t in_block = count - first < SALT_BLOCK ? count - first : SALT_BLOCK;
-            ok = salts_of_block(seed.buf, seed.len, (uint64_t)(first / SALT_BLOCK), salts,
-                                16 * (size_t)in_block);
-            Py_ssize_t i = 0;
-            while (i < in_block && ok) {
-                Py_ssize_t end = in_block;
-#ifdef HAVE_SHANI
-                if (use_x16 && i + 16 <= in_block) {
-                    /* sixteen one-block leaves at once; a group with a longer token, in pairs */
-                    unsigned char buf[16 * 64];
-                    int l = 0;
-                    for (; l < 16; l++) {
-                        Py_ssize_t t = first + i + l;
-                        size_t len = (size_t)(starts[t + 1] - starts[t]);
-                        if (1 + SALT + len + 9 > 64)
-                            break;
-                        leaf_message(buf + 64 * l, salts + 16 * (i + l), u + starts[t], len);
-                    }
-                    if (l == 16) {
-                        sha256_x16(buf, 64, 1, leaves + (first + i) * HASH);
-                        i += 16;
-                        continue;
-                    }
-                    end = i + 16;
-                }
-#endif
-                for (; i < end; i += 2) {
-                    Py_ssize_t t = first + i;
-                    const unsigned char *tok = u + starts[t];
-                    size_t len = (size_t)(starts[t + 1] - starts[t]);
-                    if (i + 1 < end)
-                        leaf2(salts + 16 * i, tok, len, leaves + t * HASH, salts + 16 * (i + 1), u + starts[t + 1],
-                              (size_t)(starts[t + 2] - starts[t + 1]), leaves + (t + 1) * HASH);
-                    else
-                        leaf1(salts + 16 * i, tok, len, leaves + t * HASH);
-                }
+        SHA256_Final(t->root, &c);
+    }
+    PyMem_RawFree(t->starts);
+    PyMem_RawFree(t->leaves);
+    t->starts = NULL;
+    t->leaves = NULL;
+}
+
+/* a text's tokens, and room for its leaves: 0 if out of memory */
+static int
+start_text(tree_text *t)
+{
+    if (!cut_tokens(t))
+        return 0;
+    return t->count == 0 || (t->leaves = PyMem_RawMalloc((size_t)t->count * HASH)) != NULL;
+}
+
+/* every text's root, without the GIL: 1, or 0 out of memory, or -1 if libcrypto failed.
+   Windows of salt blocks in the texts' order, each window's leaves right after its salts,
+   each text finished (and its tokens and leaves freed) once its last block is in: what is
+   held at once is a window of salts and the texts it spans, not the whole batch. */
+static int
+trees_of(tree_text *texts, Py_ssize_t n)
+{
+    if (n == 0)
+        return 1;
+    if (!start_text(&texts[0]))
+        return 0;
+    size_t cap = WINDOW_BYTES; /* (at least one whole block: 16 KB) */
+    if (n == 1 && 16 * (size_t)texts[0].count < cap)
+        cap = 16 * (size_t)texts[0].count;
+    unsigned char *buf = cap ? PyMem_RawMalloc(cap) : NULL;
+    salt_block *win = PyMem_RawMalloc(sizeof(salt_block) * WINDOW_BLOCKS);
+    int ok = (cap == 0 || buf != NULL) && win != NULL;
+    Py_ssize_t j = 0, first = 0, finished = 0; /* the next block: text j from token first */
+    while (ok == 1 && j < n) {
+        int k = 0;
+        size_t used = 0;
+        while (j < n && k < WINDOW_BLOCKS) {
+            tree_text *t = &texts[j];
+            if (t->starts == NULL && !start_text(t)) {
+                ok = 0;
+                break;
             }
+            if (first >= t->count) {
+                j++, first = 0;
+                continue;
+            }
+            Py_ssize_t in_block = t->count - first < SALT_BLOCK ? t->count - first : SALT_BLOCK;
+            if (used + 16 * (size_t)in_block > cap)
+                break;
+            win[k] = (salt_block){t, first, in_block, buf + used, {0}};
+            used += 16 * (size_t)in_block;
+            first += in_block;
+            k++;
         }
-        if (ok)
-            tree_root(leaves, count, root);
-        Py_END_ALLOW_THREADS
-        PyMem_Free(leaves);
-        PyMem_Free(salts);
+#ifdef HAVE_SHANI
+        shake_job jobs[WINDOW_BLOCKS];
+        size_t jn = 0;
+#endif
+        for (int b = 0; b < k && ok == 1; b++) {
+            salt_block *s = &win[b];
+            uint64_t block = (uint64_t)(s->first / SALT_BLOCK);
+            size_t prefix = sizeof salt_prefix - 1, seed_len = (size_t)s->t->seed.len;
+#ifdef HAVE_SHANI
+            if (use_x16 && k > 1 && prefix + seed_len + 8 <= SHAKE_ONE_BLOCK) {
+                memcpy(s->msg, salt_prefix, prefix);
+                memcpy(s->msg + prefix, s->t->seed.buf, seed_len);
+                for (int c = 0; c < 8; c++)
+                    s->msg[prefix + seed_len + (size_t)c] = (unsigned char)(block >> (56 - 8 * c));
+                jobs[jn++] = (shake_job){s->msg, prefix + seed_len + 8, s->salts, 16 * (size_t)s->in_block};
+                continue;
+            }
+#endif
+            /* (one block alone goes faster through libcrypto than through one lane of eight) */
+            if (!salts_of_block(s->t->seed.buf, s->t->seed.len, block, s->salts, 16 * (size_t)s->in_block))
+                ok = -1;
+        }
+#ifdef HAVE_SHANI
+        if (ok == 1 && jn > 0)
+            shake256_x8(jobs, jn);
+#endif
+        for (int b = 0; b < k && ok == 1; b++)
+            block_leaves(win[b].t, win[b].first, win[b].in_block, win[b].salts);
+        for (; ok == 1 && finished < j; finished++) /* (texts before j have all their leaves) */
+            finish_text(&texts[finished]);
     }
-    PyMem_Free(starts);
-    PyBuffer_Release(&seed);
-    if (!ok) {
+    PyMem_RawFree(buf);
+    PyMem_RawFree(win);
+    return ok;
+}
+
+/* (text, seed) into t, holding what it points into; 0 with an exception set */
+static int
+tree_text_init(tree_text *t, PyObject *text, PyObject *seed)
+{
+    const char *utf8;
+    Py_ssize_t nbytes;
+    if (PyBytes_Check(text)) { /* the UTF-8 of a text its caller has decoded */
+        utf8 = PyBytes_AS_STRING(text);
+        nbytes = PyBytes_GET_SIZE(text);
+    } else if (PyUnicode_Check(text)) {
+        utf8 = PyUnicode_AsUTF8AndSize(text, &nbytes);
+        if (utf8 == NULL) /* a lone surrogate: the error str.encode raises */
+            return 0;
+    } else {
+        PyErr_SetString(PyExc_TypeError, "text_root: text must be str or bytes (UTF-8)");
+        return 0;
+    }
+    if (PyObject_GetBuffer(seed, &t->seed, PyBUF_SIMPLE) < 0)
+        return 0;
+    Py_INCREF(text);
+    t->text = text;
+    t->u = (const unsigned char *)utf8;
+    t->nbytes = nbytes;
+    return 1;
+}
+
+static void
+tree_texts_free(tree_text *texts, Py_ssize_t n)
+{
+    for (Py_ssize_t j = 0; j < n; j++) {
+        if (texts[j].text == NULL)
+            continue;
+        PyBuffer_Release(&texts[j].seed);
+        Py_DECREF(texts[j].text);
+        PyMem_RawFree(texts[j].starts);
+        PyMem_RawFree(texts[j].leaves);
+    }
+    PyMem_Free(texts);
+}
+
+/* the trees of n texts: 1, or 0 with an exception set */
+static int
+roots_of(tree_text *texts, Py_ssize_t n)
+{
+    int got;
+    Py_BEGIN_ALLOW_THREADS
+    got = trees_of(texts, n);
+    Py_END_ALLOW_THREADS
+    if (got == 0)
+        PyErr_NoMemory();
+    else if (got < 0)
         PyErr_SetString(PyExc_RuntimeError, "text_root: SHAKE-256 failed in libcrypto");
+    return got == 1;
+}
+
+static PyObject *
+text_root(PyObject *self, PyObject *args)
+{
+    PyObject *text, *seed;
+    if (!PyArg_ParseTuple(args, "OO:text_root", &text, &seed))
         return NULL;
+    tree_text *t = PyMem_Calloc(1, sizeof(tree_text));
+    if (t == NULL)
+        return PyErr_NoMemory();
+    PyObject *out = NULL;
+    if (tree_text_init(t, text, seed) && roots_of(t, 1))
+        out = Py_BuildValue("(y#n)", (const char *)t->root, (Py_ssize_t)HASH, t->count);
+    tree_texts_free(t, 1);
+    return out;
+}
+
+static PyObject *
+text_roots(PyObject *self, PyObject *args)
+{
+    PyObject *items;
+    if (!PyArg_ParseTuple(args, "O!:text_roots", &PyList_Type, &items))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    tree_text *texts = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(tree_text));
+    if (texts == NULL)
+        return PyErr_NoMemory();
+    PyObject *out = NULL;
+    Py_ssize_t j = 0;
+    for (; j < n; j++) {
+        PyObject *item = PyList_GET_ITEM(items, j); /* (the list cannot change: the GIL is held) */
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_SetString(PyExc_TypeError, "text_roots: items must be (text, seed) tuples");
+            break;
+        }
+        if (!tree_text_init(&texts[j], PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1)))
+            break;
     }
-    return Py_BuildValue("(y#n)", (const char *)root, (Py_ssize_t)HASH, count);
+    if (j == n && roots_of(texts, n) && (out = PyList_New(n)) != NULL) {
+        for (j = 0; j < n; j++) {
+            PyObject *pair = Py_BuildValue("(y#n)", (const char *)texts[j].root, (Py_ssize_t)HASH, texts[j].count);
+            if (pair == NULL) {
+                Py_CLEAR(out);
+                break;
+            }
+            PyList_SET_ITEM(out, j, pair);
+        }
+    }
+    tree_texts_free(texts, n);
+    return out;
 }
 
 static PyObject *
@@ -1509,6 +1836,8 @@ json_canonical(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"text_root", text_root, METH_VARARGS,
      "text_root(text, seed) -> (root, tokens): the whole token tree of a text"},
+    {"text_roots", text_roots, METH_VARARGS,
+     "text_roots([(text, seed), ...]) -> [(root, tokens), ...]: text_root of each, salts eight at a time"},
     {"write_new_files", write_new_files, METH_VARARGS,
      "write_new_files([(path, data), ...], sync) -> create each file anew with its data"},
     {"b32encode", b32encode, METH_VARARGS,

@@ -1,15 +1,16 @@
 """The inner loops of a token tree (``redaction.py``), base32 for WARC digests and a
 batch writer for manifest files: in C when built, else in Python.
 
-``split_tokens``, ``leaf_hashes``, ``perfect_root``, ``text_root`` and
-``b32encode`` are defined here in Python, as the reference (the batch writer's
+``split_tokens``, ``leaf_hashes``, ``perfect_root``, ``text_root``, ``text_roots``
+and ``b32encode`` are defined here in Python, as the reference (the batch writer's
 reference is ``fsutil.write_new``, called once per file). ``archiver/_fasthash.c``
 computes the same bytes with OpenSSL's SHA-256 and no Python object per hash,
 several times faster; it is built by ``pip install`` where a C compiler and
 the OpenSSL headers are present, and silently skipped where they are not (the
 archive's bytes are the same either way). ``ARCHIVER_PURE_PYTHON=1`` forces
 the Python versions (the tests run both and compare them); ``ARCHIVER_AVX512=0``
-keeps the C token tree off its sixteen-lane AVX-512 path (same trees).
+keeps the C token tree off its AVX-512 paths, sixteen SHA-256 lanes and eight
+SHAKE-256 lanes (same trees).
 """
 
 from __future__ import annotations
@@ -89,6 +90,12 @@ def py_text_root(text: str | bytes, seed: bytes) -> tuple[bytes, int]:
     return _mth([packed[i : i + 32] for i in range(0, len(packed), 32)]), len(toks)
 
 
+def py_text_roots(items: list[tuple[str | bytes, bytes]]) -> list[tuple[bytes, int]]:
+    """``py_text_root`` of each (text, seed) (in C, the salts of several texts are derived
+    together: ``_fasthash.c``)."""
+    return [py_text_root(text, seed) for text, seed in items]
+
+
 def py_b32encode(data: bytes) -> str:
     """RFC 4648 base32, with padding, as text."""
     return base64.b32encode(data).decode("ascii")
@@ -99,6 +106,7 @@ leaf_hashes: Callable[[bytes, list[str]], bytes] = py_leaf_hashes
 perfect_root: Callable[[bytes], bytes] = py_perfect_root
 b32encode: Callable[[bytes], str] = py_b32encode
 text_root: Callable[[str | bytes, bytes], tuple[bytes, int]] = py_text_root
+text_roots: Callable[[list[tuple[str | bytes, bytes]]], list[tuple[bytes, int]]] = py_text_roots
 #: ``fsutil.write_new`` for a batch of files in one call (no Python version: the caller loops)
 write_new_files: Callable[[list[tuple[str, bytes]], bool], None] | None = None
 #: strict JSON's checks after json's C parser (``canonical.load_strict_plain``; without
@@ -127,6 +135,7 @@ if not os.environ.get("ARCHIVER_PURE_PYTHON"):
         perfect_root = _fasthash.perfect_root
         b32encode = _fasthash.b32encode
         text_root = _fasthash.text_root
+        text_roots = _fasthash.text_roots
         write_new_files = _fasthash.write_new_files
         json_finish = _fasthash.json_finish
         json_colons = _fasthash.json_colons

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import subprocess
 import sys
 
@@ -294,6 +295,52 @@ def test_groups_of_sixteen_leaves_and_nodes(block_function):
     for count in (32, 64, 512, 2048):
         nodes = os.urandom(32 * count)
         assert block_function.perfect_root(nodes) == fasthash.py_perfect_root(nodes)
+
+
+def test_many_trees_in_one_call(block_function):
+    """``text_roots`` derives several texts' salts at once (eight SHAKE-256 streams in
+    AVX-512 lanes where the CPU has them; a lane that is done takes the next stream). Every
+    tree of a batch is the reference's: empty texts, one-token texts, texts spanning several
+    salt blocks and several windows of salts, seeds of every length around the one-block
+    limit of a lane's message (106 bytes), and batches of every size from 0 to 40 taken from
+    any place in the list (lanes refilled at every point)."""
+    rnd = random.Random(7)
+    words = ["قيصر ", "صور ", "a ", "المعتقلين\n", "x" * 38 + " ", "ب" * 19 + " ", "\u3000"]
+    sizes = [0, 1, 2, 17, 300, 375, 560, 1023, 1024, 1025, 3000, 20000]
+    items: list[tuple[str | bytes, bytes]] = []
+    for i in range(60):
+        n = sizes[i % len(sizes)] if i < 24 else rnd.randrange(150, 600)
+        text = "".join(rnd.choice(words) for _ in range(n))
+        seed = rnd.randbytes([32, 0, 1, 105, 106, 107, 200][i % 7] if i < 14 else 32)
+        items.append((text.encode() if i % 3 else text, seed))
+    want = [fasthash.py_text_root(text, seed) for text, seed in items]
+    assert block_function.text_roots(items) == want
+    assert block_function.text_roots([]) == []
+    for start in range(0, len(items), 5):
+        for size in range(0, 41, 3):
+            batch = items[start : start + size]
+            assert block_function.text_roots(batch) == want[start : start + size], (start, size)
+    assert [block_function.text_root(text, seed) for text, seed in items] == want
+    assert fasthash.py_text_roots(items) == want
+
+
+def test_many_trees_refuse_what_one_tree_refuses():
+    """A bad item in a batch raises as ``text_root`` does, and nothing leaks or half-fills."""
+    if not fasthash.ACCELERATED:
+        pytest.skip("archiver._fasthash is not built here")
+    from archiver import _fasthash
+
+    good = ("a b", bytes(32))
+    for bad, error in [
+        (("\ud800 x", bytes(32)), UnicodeEncodeError),
+        ((b"x", "not bytes"), TypeError),
+        ((3, bytes(32)), TypeError),
+        (("only the text",), TypeError),
+    ]:
+        with pytest.raises(error):
+            _fasthash.text_roots([good, bad, good])
+    with pytest.raises(TypeError):
+        _fasthash.text_roots((good,))
 
 
 def test_the_cpu_instructions_are_used_where_present():

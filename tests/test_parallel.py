@@ -208,6 +208,47 @@ def test_token_trees_whose_seed_is_in_another_part_are_checked(
     assert differ == texts
 
 
+def test_trees_computed_in_batches_are_each_texts_own(archive: ArchiveFixture, tmp_path, monkeypatch):
+    """A WARC part's deferred token trees are computed together (``TreeBatch``), in batches
+    of about ``TREE_BATCH_BYTES`` of text: with batches of one text, of a few and of the
+    whole part, every text record gets exactly the tree it gets alone, seeds before and
+    after the range included."""
+    import archiver.warcscan as warcscan
+    from archiver.warcscan import TextCheck, TreeBatch, scan_file, scan_range
+
+    docs = archive.ingest(_texts(tmp_path / "texts", 30))
+    store = archive.open().store
+    plans: dict[str, dict[int, TextCheck]] = {}
+    for doc in docs:
+        for key in manifest_keys(archive.files, doc):
+            storage = load(archive.files, key)["storage"]
+            if "seed" in storage:
+                plans.setdefault("store/" + storage["warc_file"], {})[int(storage["offset"])] = TextCheck(
+                    "utf-8", None, int(storage["seed"]["offset"])
+                )
+    [(warc, texts)] = plans.items()
+    # (a tree is set on its text's record once the seed's record is read: look after the scan)
+    alone = {offset: info.redactable for offset, info in list(scan_file(store, warc, texts=texts))}
+    assert sum(1 for tree in alone.values() if tree) == 30
+    size = len(archive.files.read(warc))
+    starts = sorted(texts)
+    for limit in (1, 3000, 1 << 30):  # bytes of text held before a batch is computed
+        monkeypatch.setattr(warcscan, "TREE_BATCH_BYTES", limit)
+        whole = {offset: info.redactable for offset, info in scan_range(store, warc, [], texts, 0, size)}
+        assert whole == alone, limit
+        batch = TreeBatch()
+        found = list(scan_file(store, warc, texts=texts, trees=batch))
+        batch.finish()
+        assert {offset: info.redactable for offset, info in found} == alone, limit
+        # a range from the seventh text into the twentieth: the last one's seed lies beyond it
+        end = starts[19] + 10
+        assert texts[starts[19]].seed_at is not None and texts[starts[19]].seed_at > end
+        part = scan_range(store, warc, [], texts, starts[6], end)
+        assert {offset: info.redactable for offset, info in part} == {o: alone[o] for o, _ in part}
+        assert sum(1 for _, info in part if info.redactable) == 14
+        assert all(info.text is None for _, info in part)
+
+
 def test_results_packed_for_the_trip_back_come_out_equal():
     """A worker's results travel as bytes (``prehash.pack``): marshal, or pickle when
     marshal cannot take the value; either way they come back equal."""
