@@ -7,8 +7,8 @@
  * concatenations and a hash object, which made the token tree most of the CPU
  * time of ingesting and verifying an article. These functions do the same
  * hashing with no Python objects per hash: SHA-256 blocks on the CPU's SHA
- * instructions or OpenSSL's block function (below), SHAKE-256 with OpenSSL's
- * libcrypto (the library Python's hashlib uses). archiver/fasthash.py holds the reference
+ * instructions or OpenSSL's block function (below), SHAKE-256 in AVX-512 lanes or with
+ * OpenSSL's libcrypto (the library Python's hashlib uses). archiver/fasthash.py holds the reference
  * implementation in Python (fsutil.write_new for the batch writer), used when
  * this module is not built, and the tests check that both give the same bytes.
  *
@@ -28,6 +28,9 @@
  *       their leaves and the RFC 9162 root of any number of them, with the
  *       token count; the verifier has each article's text whole, and the
  *       Python around the calls above was most of its token-tree time
+ *   text_roots([(text, seed), ...]) -> [(root, tokens), ...]
+ *       text_root of each, in one call: the salts of several texts are derived
+ *       eight SHAKE-256 streams at a time in AVX-512 lanes (below)
  *   write_new_files(items, sync) -> None
  *       for each (path, data): create path (O_EXCL, O_NOFOLLOW, 0644), write
  *       data, fsync if sync: what fsutil.write_new does, for a batch of files

@@ -692,8 +692,12 @@ class _Verifier:
             diffs.append("SHA-512 differs")
         if c["text_sha256"] is not None and info.text_sha256 != c["text_sha256"]:
             diffs.append("normalised-text digest differs")
-        if c.get("redactable") and info.redactable is not None and info.redactable != c["redactable"]:
-            diffs.append("redaction token tree differs from the signed one")
+        if c.get("redactable"):
+            tree = info.redactable
+            if tree is None and not diffs:
+                tree = self.tree_now(e, pos)
+            if tree is not None and tree != c["redactable"]:
+                diffs.append("redaction token tree differs from the signed one")
         if diffs:
             self.add(
                 ProblemCode.CONTENT_MISMATCH,
@@ -702,6 +706,26 @@ class _Verifier:
                 event=e.sequence,
                 file=f"store/{pos[0]}@{pos[1]}",
             )
+
+    def tree_now(self, e: Event, pos: Pos) -> dict[str, Any] | None:
+        """The token tree of a sound text that came out of the scan without one, from the
+        record read again with its seed: a signed tree is never passed unchecked, whatever
+        path left it out. None when the seed is unreadable (its own record's check says so)."""
+        seed = self.seed_of(e) if "seed" in e.storage else None
+        if seed is None:
+            return None
+        try:
+            with self.store.open(warc_key(pos[0])) as f:
+                info, _ = read_record(f, pos[1], text=TextCheck(e.content["charset"] or "utf-8", seed))
+        except OSError:
+            return None  # (the scan read it: gone since, which the next verify reports)
+        return info.redactable
+
+    def seed_of(self, e: Event) -> bytes | None:
+        """The 32-byte token-tree seed an event's manifest names, or None (unreadable)."""
+        sref = e.storage["seed"]
+        raw = read_block(self.store, warc_key(str(sref["warc_file"])), int(sref["offset"]), 64)
+        return raw if raw is not None and len(raw) == 32 else None
 
     def text_plan(self, e: Event) -> tuple[Pos, TextCheck, bool] | None:
         """For an event whose content is text: where its content record is, how to check it
@@ -733,14 +757,9 @@ class _Verifier:
         plans, self.text_plans = self.text_plans, {}
         texts = [(e, plan) for e in events if (plan := plans.get(e.path)) is not None]
 
-        def seed_of(e: Event) -> bytes | None:
-            sref = e.storage["seed"]
-            raw = read_block(self.store, warc_key(str(sref["warc_file"])), int(sref["offset"]), 64)
-            return raw if raw is not None and len(raw) == 32 else None
-
         # (a full scan defers almost every seed: only the others are read now, in parallel)
         now = [e for e, plan in texts if plan[2]]
-        seeds = dict(zip(map(id, now), self.store.map(seed_of, now), strict=True))
+        seeds = dict(zip(map(id, now), self.store.map(self.seed_of, now), strict=True))
         for e, (pos, check, _) in texts:
             seed = seeds.get(id(e))
             if seed is not None:

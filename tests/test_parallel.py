@@ -186,6 +186,15 @@ def test_token_trees_whose_seed_is_in_another_part_are_checked(
     tree that differs from the signed one, reported by a verify reading 2 KB parts exactly
     as by an inline one (a tree left uncomputed would compare nothing and say nothing)."""
     docs = archive.ingest(_texts(tmp_path / "texts", 12))
+    _change_every_seed(archive, docs)
+    inline = _parts_report(archive, monkeypatch, "0", str(1 << 40))
+    assert _parts_report(archive, monkeypatch, "1", "1", "2048") == inline
+    assert _trees_differ(archive, docs, inline[0]) == 12
+
+
+def _change_every_seed(archive: ArchiveFixture, docs: list[str]) -> None:
+    """Flip a byte of every token-tree seed, the seed records' WARC digests made to match:
+    only the trees can tell."""
     for doc in docs:
         for key in manifest_keys(archive.files, doc):
             seed = load(archive.files, key)["storage"].get("seed")
@@ -196,16 +205,37 @@ def test_token_trees_whose_seed_is_in_another_part_are_checked(
                     seed["offset"],
                     lambda r: flip_payload_byte(r, -5, fix_digest=True),
                 )
-    inline = _parts_report(archive, monkeypatch, "0", str(1 << 40))
-    assert _parts_report(archive, monkeypatch, "1", "1", "2048") == inline
+
+
+def _trees_differ(archive: ArchiveFixture, docs: list[str], problems: list[Any]) -> int:
+    """How many documents have a token tree, after asserting each is reported as differing."""
     texts = {
         d
         for d in docs
         if any(load(archive.files, k)["content"].get("redactable") for k in manifest_keys(archive.files, d))
     }
-    assert len(texts) == 12
-    differ = {d for c, d, _, _, m in inline[0] if c == "content-mismatch" and "token tree differs" in m}
+    differ = {d for c, d, _, _, m in problems if c == "content-mismatch" and "token tree differs" in m}
     assert differ == texts
+    return len(texts)
+
+
+def test_a_tree_the_scan_left_out_is_computed_at_the_check(archive: ArchiveFixture, tmp_path, monkeypatch):
+    """However a scan came to leave a text's token tree out (here: the batch step made to
+    drop every tree), the document's check computes it from the record and its seed: a
+    signed tree is never passed unchecked. A sound archive still verifies clean, and every
+    changed seed is still reported."""
+    import archiver.warcscan as warcscan
+
+    def dropped(items: list[tuple[Any, bytes | None]]) -> None:
+        for content, _ in items:
+            content.text = None
+
+    docs = archive.ingest(_texts(tmp_path / "texts", 6))
+    monkeypatch.setattr(warcscan, "finish_trees", dropped)
+    assert _parts_report(archive, monkeypatch, "0", str(1 << 40))[0] == []
+    _change_every_seed(archive, docs)
+    problems, _ = _parts_report(archive, monkeypatch, "0", str(1 << 40))
+    assert _trees_differ(archive, docs, problems) == 6
 
 
 def test_trees_computed_in_batches_are_each_texts_own(archive: ArchiveFixture, tmp_path, monkeypatch):
