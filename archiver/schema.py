@@ -22,13 +22,18 @@ SCHEMA_NAMES = ("common", "metadata", "manifest", "key", "revocation", "archive"
 def _registry() -> Registry[Any]:
     from referencing import Registry, Resource
 
-    pairs = []
-    for name in SCHEMA_NAMES:
-        doc = json.loads(schema_text(name))
-        pairs.append((doc["$id"], Resource.from_contents(doc)))
+    pairs = [(doc["$id"], Resource.from_contents(doc)) for doc in map(_schema_doc, SCHEMA_NAMES)]
     return Registry[Any]().with_resources(pairs)
 
 
+@cache
+def _schema_doc(name: str) -> Any:
+    """A schema, parsed once per process (callers must not change it): every validator
+    compiled references all of them, and a one-document verify compiles several."""
+    return json.loads(schema_text(name))
+
+
+@cache
 def _schema_dir() -> Path:
     # Installed from a wheel, the schemas are package data (archiver/schemas/);
     # in a source checkout or an editable install they are the repository's
@@ -50,8 +55,9 @@ def validator(name: str) -> Draft202012Validator:
     """A compiled validator for one schema (the published schema, references and all)."""
     from jsonschema import Draft202012Validator
 
-    doc = json.loads(schema_text(name))
-    return Draft202012Validator(doc, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(
+        _schema_doc(name), registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
 
 
 @cache
@@ -61,8 +67,8 @@ def _fast_validator(name: str) -> Any:
     jsonschema stays the reference and explains every rejection (``schema_errors``)."""
     import jsonschema_rs
 
-    docs = {json.loads(schema_text(n))["$id"]: json.loads(schema_text(n)) for n in SCHEMA_NAMES}
-    base = json.loads(schema_text(name))
+    docs = {doc["$id"]: doc for doc in map(_schema_doc, SCHEMA_NAMES)}
+    base = _schema_doc(name)
     return jsonschema_rs.validator_for(base, retriever=lambda uri: docs[uri], validate_formats=True)
 
 
