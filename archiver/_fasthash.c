@@ -31,6 +31,9 @@
  *   text_roots([(text, seed), ...]) -> [(root, tokens), ...]
  *       text_root of each, in one call: the salts of several texts are derived
  *       eight SHAKE-256 streams at a time in AVX-512 lanes (below)
+ *   utf8_nfc_plain(data) -> bool
+ *       whether data is UTF-8 text already in the text digest's normal form, judged from
+ *       the bytes (below); False means "decode and see"
  *   write_new_files(items, sync) -> None
  *       for each (path, data): create path (O_EXCL, O_NOFOLLOW, 0644), write
  *       data, fsync if sync: what fsutil.write_new does, for a batch of files
@@ -1103,6 +1106,118 @@ text_roots(PyObject *self, PyObject *args)
     return out;
 }
 
+/* ---- UTF-8 text already in the text digest's normal form --------------------------------------
+ *
+ * A text's digest is the SHA-256 of its NFC form without BOM, with CR LF and CR as LF, in UTF-8
+ * (textdigest.py). An article as archived is already that: its digest is the block's own
+ * SHA-256. Python learns it by decoding the text (about 14 us for 5 KB of Arabic) and asking
+ * unicodedata; utf8_nfc_plain learns it from the bytes, conservatively: valid UTF-8 whose every
+ * code point is one NFC leaves alone in any neighbourhood (assigned, combining class 0, its own
+ * NFC, never the second of a composition pair) other than NUL, CR and U+FEFF. A text made only of
+ * such characters is its own NFC form. Only U+0000-U+07FF and U+2000-U+207F are covered (Latin,
+ * Greek, Cyrillic, Hebrew, Arabic, Syriac; general punctuation); anything else returns 0, which
+ * means "decode and see", not "not text". The tables were made from unicodedata (Python 3.11,
+ * Unicode 14); tests/test_fasthash.py makes them again the same way and checks every code
+ * point, alone and beside each other one of the tables. */
+static const unsigned char NFC_SAFE_LOW[256] = {
+    0xFE, 0xDF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0xEF, 0xBC,
+    0x70, 0xD7, 0xFF, 0xFF, 0xFB, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0x07, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xFF, 0xFF, 0xFF, 0x7F, 0xFE, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xFF, 0xE7, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x49, 0x00, 0xFF, 0xFF, 0xFF, 0x87, 0x1F, 0x00,
+    0xFF, 0xFF, 0x00, 0xF8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x07, 0x00, 0x00, 0xFF, 0xFF, 0xFE, 0xFF,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x3F, 0x60, 0x60, 0xC2, 0xFF, 0xFF,
+    0xFF, 0xBF, 0xFD, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x03, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x07, 0xF0, 0xC7,
+};
+static const unsigned char NFC_SAFE_PUNCT[16] = {
+    0xFC, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xDF, 0xFF, 0xF3, 0xFF,
+};
+
+
+static inline int
+nfc_safe_bit(const unsigned char *table, unsigned cp)
+{
+    return (table[cp >> 3] >> (cp & 7)) & 1;
+}
+
+/* the tables spread out for the loops below, a byte per character: an ASCII byte is its own
+   index; a two-byte sequence (lead C2-DF) is at 128 + (lead - C2) * 256 + its second byte,
+   0 where the second is not a continuation byte (filled at import) */
+static unsigned char nfc_safe[128 + 30 * 256];
+
+static void
+nfc_tables_init(void)
+{
+    for (unsigned c = 0; c < 128; c++)
+        nfc_safe[c] = (unsigned char)nfc_safe_bit(NFC_SAFE_LOW, c);
+    for (unsigned lead = 0xC2; lead <= 0xDF; lead++)
+        for (unsigned next = 0x80; next <= 0xBF; next++)
+            nfc_safe[128 + (lead - 0xC2) * 256 + next] =
+                (unsigned char)nfc_safe_bit(NFC_SAFE_LOW, ((lead & 0x1F) << 6) | (next & 0x3F));
+}
+
+/* the careful way: what the fast loop leaves undecided (a three-byte character; a refusal) */
+static int
+nfc_plain_slow(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end) {
+        unsigned c = p[0];
+        if (c < 0x80) {
+            if (!nfc_safe[c])
+                return 0;
+            p++;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            if (end - p < 2 || !nfc_safe[128 + (c - 0xC2) * 256 + p[1]])
+                return 0;
+            p += 2;
+        } else if (c == 0xE2) { /* U+2000-U+2FFF: never overlong, never a surrogate */
+            if (end - p < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
+                return 0;
+            unsigned cp = ((c & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu);
+            if (cp >= 0x2080 || !nfc_safe_bit(NFC_SAFE_PUNCT, cp - 0x2000))
+                return 0;
+            p += 3;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static PyObject *
+utf8_nfc_plain(PyObject *self, PyObject *arg)
+{
+    Py_buffer b;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *p = b.buf, *end = p + b.len;
+    int ok = 1;
+    while (p < end) {
+        /* runs of one kind at a time (a word of Arabic letters is a run of two-byte
+           sequences): a loop per kind is predicted well within a run, where one loop that
+           branched on each character's length was a third slower */
+        const unsigned char *run = p;
+        while (p < end && *p < 0x80 && nfc_safe[*p])
+            p++;
+        while (end - p >= 2 && p[0] - 0xC2u < 30u && nfc_safe[128 + (p[0] - 0xC2) * 256 + p[1]])
+            p += 2;
+        if (p == run) { /* neither goes on: a three-byte character, or something not accepted */
+            ok = nfc_plain_slow(p, end);
+            break;
+        }
+    }
+    PyBuffer_Release(&b);
+    return PyBool_FromLong(ok);
+}
+
 static PyObject *
 write_new_files(PyObject *self, PyObject *args)
 {
@@ -1841,6 +1956,8 @@ static PyMethodDef methods[] = {
      "text_root(text, seed) -> (root, tokens): the whole token tree of a text"},
     {"text_roots", text_roots, METH_VARARGS,
      "text_roots([(text, seed), ...]) -> [(root, tokens), ...]: text_root of each, salts eight at a time"},
+    {"utf8_nfc_plain", utf8_nfc_plain, METH_O,
+     "utf8_nfc_plain(data) -> whether data is UTF-8 text already in the text digest's normal form"},
     {"write_new_files", write_new_files, METH_VARARGS,
      "write_new_files([(path, data), ...], sync) -> create each file anew with its data"},
     {"b32encode", b32encode, METH_VARARGS,
@@ -1879,6 +1996,7 @@ PyInit__fasthash(void)
 #ifdef HAVE_SHANI
     use_shani = cpu_has_shani();
     use_x16 = cpu_has_x16();
+    nfc_tables_init();
 #endif
     PyObject *m = PyModule_Create(&module);
 #ifdef HAVE_LIBDEFLATE

@@ -107,6 +107,9 @@ perfect_root: Callable[[bytes], bytes] = py_perfect_root
 b32encode: Callable[[bytes], str] = py_b32encode
 text_root: Callable[[str | bytes, bytes], tuple[bytes, int]] = py_text_root
 text_roots: Callable[[list[tuple[str | bytes, bytes]]], list[tuple[bytes, int]]] = py_text_roots
+#: whether bytes are UTF-8 text already in the text digest's normal form, judged without
+#: decoding (``textdigest.normal_utf8``; without it, texts are decoded and checked)
+utf8_nfc_plain: Callable[[bytes], bool] | None = None
 #: ``fsutil.write_new`` for a batch of files in one call (no Python version: the caller loops)
 write_new_files: Callable[[list[tuple[str, bytes]], bool], None] | None = None
 #: strict JSON's checks after json's C parser (``canonical.load_strict_plain``; without
@@ -137,6 +140,7 @@ if not os.environ.get("ARCHIVER_PURE_PYTHON"):
         text_root = _fasthash.text_root
         text_roots = _fasthash.text_roots
         write_new_files = _fasthash.write_new_files
+        utf8_nfc_plain = _fasthash.utf8_nfc_plain
         json_finish = _fasthash.json_finish
         json_colons = _fasthash.json_colons
         json_canonical = _fasthash.json_canonical

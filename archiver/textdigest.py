@@ -21,6 +21,8 @@ import hashlib
 import unicodedata
 from collections.abc import Callable
 
+from . import fasthash
+
 MAX_PENDING = 1 << 22  # characters held back while waiting for a safe cut
 #: a block up to this size may be digested whole (``digest_whole``): no codec Python has
 #: decodes a byte to more than one character, so its text stays within ``MAX_PENDING``
@@ -150,6 +152,15 @@ def digest_whole(
     if data_sha256 is not None and normal is text and codec.name == "utf-8":
         return data_sha256.hex(), text
     return hashlib.sha256(normal.encode("utf-8")).hexdigest(), text
+
+
+def normal_utf8(data: bytes) -> bool:
+    """Whether ``data`` is UTF-8 text already in the digest's normal form (no BOM, no CR,
+    no NUL, NFC), judged from the bytes without decoding them (``_fasthash.utf8_nfc_plain``:
+    only characters NFC leaves alone beside any other are accepted). Its text digest is
+    then its own SHA-256. False means "decode and see" (``digest_whole``), not "not text";
+    it is always False without the C accelerator."""
+    return fasthash.utf8_nfc_plain is not None and fasthash.utf8_nfc_plain(data)
 
 
 def text_sha256(data: bytes, encoding: str = "utf-8") -> str | None:

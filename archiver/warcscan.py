@@ -16,7 +16,7 @@ from .layout import MANIFEST_CONTENT_TYPE, SEED_CONTENT_TYPE, warc_key
 from .parhash import Hashes
 from .redaction import TokenTreeBuilder, whole_tree, whole_trees
 from .storage import Store
-from .textdigest import WHOLE_BYTES, TextDigester, digest_whole, text_codec
+from .textdigest import WHOLE_BYTES, TextDigester, digest_whole, normal_utf8, text_codec
 from .warcread import MAX_HEADER, READ_SIZE, RecordReader, WarcFormatError, next_member_offset
 
 
@@ -199,11 +199,16 @@ def _whole_record(info: RecordInfo, block: bytes, sha256: bytes, text: TextCheck
 
 def _whole_text(info: RecordInfo, data: bytes, text: TextCheck) -> None:
     utf8 = text_codec(text.charset).name == "utf-8"  # (LookupError: as a digester's)
-    info.text_sha256, decoded = digest_whole(data, text.charset, info.payload_sha256)
-    if decoded is not None and text.seed is not None:
-        info.redactable = whole_tree(data if utf8 else decoded, text.seed)
-    elif decoded is not None and text.seed_at is not None:
-        info.text = data if utf8 else decoded
+    held: str | bytes | None  # the text, for its token tree (UTF-8 as its bytes)
+    if utf8 and normal_utf8(data):  # (an article as archived: no decoding)
+        info.text_sha256, held = info.payload_sha256.hex(), data
+    else:
+        info.text_sha256, decoded = digest_whole(data, text.charset, info.payload_sha256)
+        held = None if decoded is None else data if utf8 else decoded
+    if held is not None and text.seed is not None:
+        info.redactable = whole_tree(held, text.seed)
+    elif held is not None and text.seed_at is not None:
+        info.text = held
 
 
 def _streamed_record(info: RecordInfo, reader: RecordReader, text: TextCheck | None) -> None:

@@ -12,6 +12,7 @@ import os
 import random
 import subprocess
 import sys
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
@@ -451,3 +452,80 @@ def test_avx512_can_be_switched_off_for_a_whole_command():
     _fasthash.x16(was)
     assert x16_with({"ARCHIVER_AVX512": "0"}) == "False"
     assert x16_with({"ARCHIVER_AVX512": "1"}) == str(can)
+
+
+# -- UTF-8 text already in the text digest's normal form --------------------------------------
+def _composes_after() -> set[int]:
+    """Code points that can be the second of a canonical composition pair."""
+    out = set()
+    for c in range(0x110000):
+        d = unicodedata.decomposition(chr(c))
+        if d and not d.startswith("<"):
+            parts = [int(x, 16) for x in d.split()]
+            if len(parts) == 2 and unicodedata.normalize("NFC", chr(parts[0]) + chr(parts[1])) == chr(c):
+                out.add(parts[1])
+    return out
+
+
+def _nfc_safe() -> set[int]:
+    """What ``utf8_nfc_plain`` may accept, made again from unicodedata: in its two ranges,
+    assigned characters of combining class 0 that are their own NFC and never the second of
+    a composition pair, other than NUL, CR and U+FEFF."""
+    after = _composes_after()
+    return {
+        c
+        for c in [*range(0x800), *range(0x2000, 0x2080)]
+        if c not in (0x00, 0x0D, 0xFEFF)
+        and unicodedata.category(chr(c)) not in ("Cn", "Cs")
+        and unicodedata.combining(chr(c)) == 0
+        and unicodedata.normalize("NFC", chr(c)) == chr(c)
+        and c not in after
+    }
+
+
+@pytest.fixture(scope="module")
+def c_accelerator():
+    if not fasthash.ACCELERATED:
+        pytest.skip("archiver._fasthash is not built here")
+    from archiver import _fasthash
+
+    return _fasthash
+
+
+def test_text_in_normal_form_is_judged_from_its_bytes_character_by_character(c_accelerator):
+    """Every code point, alone: accepted exactly when it is in the set unicodedata gives
+    (so every Arabic letter, digit and space of an article is), and each accepted pair of
+    characters is its own NFC form: a text of them needs no decoding for its digest."""
+    safe = _nfc_safe()
+    accepted = {
+        c
+        for c in range(0x110000)
+        if not 0xD800 <= c < 0xE000 and c_accelerator.utf8_nfc_plain(chr(c).encode())
+    }
+    assert accepted == safe
+    assert {ord(c) for c in "قيصر سوريا أدلة، ١٢٣ 0-9 «»\n\t"} <= safe
+    assert not {0x0300, 0x064B, 0x0654, 0x0D, 0x00, 0xFEFF, 0xE9 + 0x10000} & accepted
+    ordered = sorted(safe)
+    for a in ordered:
+        pairs = "".join(chr(a) + chr(b) for b in ordered)
+        assert unicodedata.normalize("NFC", pairs) == pairs, hex(a)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=40) | st.text(max_size=30).map(lambda t: t.encode("utf-8", "surrogatepass")))
+def test_text_in_normal_form_means_its_digest_is_its_sha256(c_accelerator, data):
+    """Whatever the bytes (broken UTF-8, overlong forms, surrogates, CR, BOM, combining
+    marks), an accepted text decodes, and its text digest is its SHA-256."""
+    from archiver.textdigest import digest_whole, text_sha256
+
+    if c_accelerator.utf8_nfc_plain(data):
+        assert text_sha256(data) == hashlib.sha256(data).hexdigest()
+        assert (
+            digest_whole(data, "utf-8", hashlib.sha256(data).digest())[0] == hashlib.sha256(data).hexdigest()
+        )
+
+
+def test_text_in_normal_form_refuses_broken_utf8(c_accelerator):
+    for bad in (b"\xc3", b"\xc0\xa0", b"\xe2\x80", b"\xe2\x28\xa1", b"a\xd8", b"\xd8\x41", b"\xed\xa0\x80"):
+        assert not c_accelerator.utf8_nfc_plain(bad), bad
+    assert c_accelerator.utf8_nfc_plain(b"") and c_accelerator.utf8_nfc_plain("\u2014 x".encode())

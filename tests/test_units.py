@@ -336,6 +336,7 @@ def test_a_charset_that_is_not_a_text_encoding_is_refused(codec, tmp_path):
     ("text", "charset"),
     [
         ("صور قيصر، أدلة على التعذيب.\n" * 300, "utf-8"),
+        ("«صور» \u2014 2014 café, ١٢٣\tend", "utf-8"),  # three-byte punctuation, Latin-1: judged from bytes
         ("\ufeffسطر أول\r\nسطر ثانٍ\r\n", "utf-8"),
         ("cafe\u0301 \u0642\u064e\rline", "utf-8"),
         ("سطر أول\r\nسطر", "cp1256"),
