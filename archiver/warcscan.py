@@ -383,7 +383,7 @@ def scan_range(
     found = list(scan_file(store, key, resync, texts, limit, start, trees))
     trees.finish()
     for offset, info in found:
-        if info.text is not None:  # its seed lies beyond the range
+        if info.text is not None:  # its seed was not read in the range (beyond it, or skipped)
             check = texts.get(offset)
             at = check.seed_at if check is not None else None
             trees.add(info, read_block(store, key, at, 64) if at is not None else None)
