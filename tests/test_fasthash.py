@@ -326,7 +326,9 @@ def test_many_trees_in_one_call(block_function):
 
 
 def test_many_trees_refuse_what_one_tree_refuses():
-    """A bad item in a batch raises as ``text_root`` does, and nothing leaks or half-fills."""
+    """A bad item anywhere in a batch raises as ``text_root`` does (no partial result), the
+    items before it are let go (a bytearray seed can be resized again), and only a list is
+    taken."""
     if not fasthash.ACCELERATED:
         pytest.skip("archiver._fasthash is not built here")
     from archiver import _fasthash
@@ -340,6 +342,10 @@ def test_many_trees_refuse_what_one_tree_refuses():
     ]:
         with pytest.raises(error):
             _fasthash.text_roots([good, bad, good])
+        held = bytearray(32)
+        with pytest.raises(error):
+            _fasthash.text_roots([("a b", held), bad])
+        held.extend(b"x")  # (BufferError while a buffer of it is still held)
     with pytest.raises(TypeError):
         _fasthash.text_roots((good,))
 
