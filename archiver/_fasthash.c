@@ -42,7 +42,7 @@
  *   b32encode(data) -> str
  *       base64.b32encode(data).decode(): the form of WARC digests, written for
  *       every record (the standard library's is a Python loop)
- *   json_finish(value, max_depth) -> (value, members, plain, too_deep)
+ *   json_finish(value, max_depth) -> (value, members, plain, refused)
  *   json_colons(data) -> int
  *       the checks json's C parser leaves to strict parsing (canonical.py; below)
  *   warc_member(data, cap, max_header) -> (consumed, fields, block, sha256) | 0 | -1
@@ -1335,12 +1335,14 @@ b32encode(PyObject *self, PyObject *args)
     return out;
 }
 
-/* ---- strict JSON: what json's C parser leaves to check -----------------------------------------
+/* ---- strict JSON: what a plain JSON parser leaves to check --------------------------------------
  *
- * canonical.load_strict_plain parses with json's C scanner and no per-object hook (a Python
- * call per object was half of parsing a manifest), then json_finish walks the value once:
- * it counts the members, notes plainness (every name ASCII, every integer within
- * +-(2**53 - 1)) and depth, and rebuilds dicts with interned member names (a verify holds
+ * canonical.load_strict_plain parses with a parser that has no per-object hook (orjson, or
+ * json's C scanner: a Python call per object was half of parsing a manifest), then
+ * json_finish walks the value once: it counts the members, notes plainness (every name
+ * ASCII, every integer within +-(2**53 - 1)), notes what strict parsing refuses (nesting
+ * deeper than max_depth, a float: orjson makes one of a fraction, an exponent or an
+ * integer beyond 64 bits), and rebuilds dicts with interned member names (a verify holds
  * every manifest, each with the same eighty-odd names). json_colons counts the name
  * separators in the text: fewer members than separators means a name was given twice
  * (the dict kept one), which the long way then reports by name.
@@ -1350,14 +1352,14 @@ b32encode(PyObject *self, PyObject *args)
 typedef struct {
     Py_ssize_t members;
     int plain;
-    int too_deep;
+    int refused; /* too deep, or a float: the long way decides */
 } json_shape;
 
 static PyObject *
 json_walk(PyObject *v, int depth, int max_depth, json_shape *shape)
 {
     if (depth > max_depth) {
-        shape->too_deep = 1;
+        shape->refused = 1;
         return Py_NewRef(v);
     }
     if (PyDict_CheckExact(v)) {
@@ -1410,6 +1412,8 @@ json_walk(PyObject *v, int depth, int max_depth, json_shape *shape)
             return NULL;
         if (overflow || x > MAX_SAFE_INTEGER || x < -MAX_SAFE_INTEGER)
             shape->plain = 0;
+    } else if (PyFloat_Check(v)) {
+        shape->refused = 1;
     }
     return Py_NewRef(v);
 }
@@ -1425,7 +1429,8 @@ json_finish(PyObject *self, PyObject *args)
     PyObject *walked = json_walk(value, 1, max_depth, &shape);
     if (walked == NULL)
         return NULL;
-    return Py_BuildValue("(Nnii)", walked, shape.members, shape.plain, shape.too_deep);
+    return Py_BuildValue("(NnNN)", walked, shape.members, PyBool_FromLong(shape.plain),
+                         PyBool_FromLong(shape.refused));
 }
 
 static PyObject *
@@ -1969,7 +1974,7 @@ static PyMethodDef methods[] = {
     {"perfect_root", perfect_root, METH_VARARGS,
      "perfect_root(nodes) -> the RFC 9162 root of 2^k concatenated 32-byte hashes"},
     {"json_finish", json_finish, METH_VARARGS,
-     "json_finish(value, max_depth) -> (value, members, plain, too_deep): see canonical.py"},
+     "json_finish(value, max_depth) -> (value, members, plain, refused): see canonical.py"},
     {"json_colons", json_colons, METH_VARARGS,
      "json_colons(data) -> the number of ':' outside strings in JSON text"},
     {"warc_member", warc_member, METH_VARARGS,
@@ -1993,10 +1998,10 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__fasthash(void)
 {
+    nfc_tables_init(); /* (on every CPU: utf8_nfc_plain is not an x86 fast path) */
 #ifdef HAVE_SHANI
     use_shani = cpu_has_shani();
     use_x16 = cpu_has_x16();
-    nfc_tables_init();
 #endif
     PyObject *m = PyModule_Create(&module);
 #ifdef HAVE_LIBDEFLATE

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import json.encoder
+from collections.abc import Callable
 from sys import intern
 from typing import Any
 
@@ -21,6 +22,12 @@ import rfc8785
 
 from . import fasthash
 from .errors import InvalidInput
+
+_orjson_loads: Callable[[bytes], Any] | None
+try:
+    from orjson import loads as _orjson_loads
+except ImportError:  # a declared dependency; without it, json's C scanner (ADR 0017)
+    _orjson_loads = None
 
 #: Nothing we read legitimately nests deeper; deeper input is hostile.
 MAX_DEPTH = 64
@@ -118,23 +125,14 @@ def load_strict_plain(raw: bytes) -> tuple[Any, bool]:
     Raises:
         JSONFormatError: not UTF-8, not JSON, duplicate names, floats, too deep.
     """
+    if fasthash.json_finish is not None and fasthash.json_colons is not None:
+        fast = _parse_fast(raw)
+        if fast is not None:
+            return fast
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise JSONFormatError(f"not UTF-8 at byte {e.start}") from e
-    if fasthash.json_finish is not None and fasthash.json_colons is not None:
-        # json's C parser alone, then one walk in C (``_fasthash.json_finish``). Anything
-        # wrong (not JSON, a float, a name given twice, too deep) is parsed again the long
-        # way below, which refuses it exactly as it would have alone: which error comes
-        # first depends on where each is met while parsing.
-        try:
-            bare = _BARE.decode(text)
-        except (ValueError, RecursionError):
-            pass
-        else:
-            value, members, plain, too_deep = fasthash.json_finish(bare, MAX_DEPTH)
-            if not too_deep and members == fasthash.json_colons(raw):
-                return value, plain
     try:
         try:
             value, plain = _FAST.decode(text), True
@@ -144,9 +142,34 @@ def load_strict_plain(raw: bytes) -> tuple[Any, bool]:
         raise JSONFormatError("nested too deeply") from e
     except json.JSONDecodeError as e:
         raise JSONFormatError(f"not JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+    except JSONFormatError:
+        raise  # (the hooks' refusals: a ValueError too)
+    except ValueError as e:  # an integer of more digits than Python converts (4,300)
+        raise JSONFormatError("not JSON: an integer too long to read") from e
     # Nesting is at most the number of opening brackets: count them (in C) before walking.
     if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(value, MAX_DEPTH) > MAX_DEPTH:
         raise JSONFormatError(f"nested deeper than {MAX_DEPTH} levels")
+    return value, plain
+
+
+def _parse_fast(raw: bytes) -> tuple[Any, bool] | None:
+    """``load_strict_plain``'s value and plainness by a parser without hooks and one walk
+    in C (``_fasthash.json_finish``), or None for anything the long way must decide.
+
+    The parser is orjson where installed (ADR 0017), else json's C scanner. Either refuses
+    what strict JSON refuses except three things, which the walk and the count of name
+    separators catch: a float (orjson also makes one of an integer beyond 64 bits), a
+    name given twice, nesting too deep. Anything refused or caught is parsed again the
+    long way, which refuses it exactly as it would have alone: which error comes first
+    depends on where each is met while parsing."""
+    assert fasthash.json_finish is not None and fasthash.json_colons is not None
+    try:
+        bare = _orjson_loads(raw) if _orjson_loads is not None else _BARE.decode(raw.decode("utf-8"))
+    except (ValueError, RecursionError):  # (orjson's errors and UnicodeDecodeError are ValueErrors)
+        return None
+    value, members, plain, refused = fasthash.json_finish(bare, MAX_DEPTH)
+    if refused or members != fasthash.json_colons(raw):
+        return None
     return value, plain
 
 

@@ -114,7 +114,7 @@ utf8_nfc_plain: Callable[[bytes], bool] | None = None
 write_new_files: Callable[[list[tuple[str, bytes]], bool], None] | None = None
 #: strict JSON's checks after json's C parser (``canonical.load_strict_plain``; without
 #: them, the Python hooks do the same checks during parsing)
-json_finish: Callable[[object, int], tuple[object, int, bool, bool]] | None = None
+json_finish: Callable[[object, int], tuple[object, int, bool, bool]] | None = None  # (.., refused)
 json_colons: Callable[[bytes], int] | None = None
 #: RFC 8785 bytes of a plain value, None for any other (``canonical.canonical_bytes``, whose
 #: general path is the reference)

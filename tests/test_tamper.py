@@ -259,6 +259,18 @@ def test_schema_invalid_duplicate_member_names(sealed):
     assert "schema-invalid" in sealed.verify_codes()
 
 
+def test_schema_invalid_integer_too_long_to_read(sealed):
+    """An integer of more digits than Python converts (4,300) is refused as not JSON, in
+    the report: it was once a ValueError that no caller expected, a traceback."""
+    key = _first_manifest(sealed)
+    text = sealed.files.read(key).decode("utf-8")
+    sealed.files.write(key, text.replace('"sequence": 0,', '"sequence": ' + "1" * 5000 + ",").encode())
+    res = sealed.run("verify", "--json")
+    assert res.exit_code == 1, (res.stdout, res.stderr)
+    refused = [p for p in res.json()["problems"] if p["code"] == "schema-invalid"]
+    assert [(p["file"], p["message"]) for p in refused] == [(key, "not JSON: an integer too long to read")]
+
+
 def test_signature_invalid_key_file_edited(sealed):
     key_file = sealed.files.keys("manifests/keys/")[0]
     doc = load(sealed.files, key_file)

@@ -192,6 +192,96 @@ def test_strict_parse_in_c_agrees_with_the_hooks(value, duplicate_at, indent):
         assert fasthash.json_colons(text.encode()) == _members(fast[0])
 
 
+def _every_way(raw: bytes) -> list[object]:
+    """``load_strict_plain``'s outcome by each parser: orjson then the C walk, json's C
+    scanner then the C walk, and the long way alone (the reference)."""
+    from archiver import canonical, fasthash
+
+    def outcome():
+        try:
+            return canonical.load_strict_plain(raw)
+        except JSONFormatError as e:
+            return "refused", str(e)
+
+    found = [outcome()]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(canonical, "_orjson_loads", None)
+        found.append(outcome())
+        mp.setattr(fasthash, "json_finish", None)
+        found.append(outcome())
+    return found
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.sampled_from('x:"\\{}\u0645\x00\x1f\x7f\ud800\udc00\U0001f600'), max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_names, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500)
+@given(_json_values, st.booleans(), st.integers(0, 400), st.binary(max_size=3), st.integers(0, 3))
+def test_strict_parse_by_orjson_agrees_with_the_long_way(value, ascii_only, at, inserted, removed):
+    """orjson (the fast path's parser where installed) accepts and refuses what strict
+    parsing does, with the same value and plainness: JSON with floats, integers beyond 64
+    bits, lone surrogates escaped, controls, names given twice, then bytes inserted or
+    removed anywhere (not UTF-8, a BOM, a broken token). Only outcomes are compared: the
+    long way explains every refusal."""
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    if isinstance(value, dict) and value:
+        text = text.removesuffix("}") + ", " + json.dumps(next(iter(value)), ensure_ascii=ascii_only) + ": 0}"
+    raw = text.encode("utf-8", "surrogatepass")
+    at %= len(raw) + 1
+    raw = raw[:at] + inserted + raw[at + removed :]
+    orjson_way, json_way, long_way = _every_way(raw)
+    assert orjson_way == json_way == long_way
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'"\\ud800"',  # a lone surrogate, escaped: json takes it, orjson refuses it
+        b'{"a": "\\udc00\\ud800"}',
+        b'"\xed\xa0\x80"',  # a surrogate in UTF-8: not UTF-8
+        b'"\xc0\x80"',  # an overlong NUL
+        b"\xef\xbb\xbf{}",  # a byte order mark
+        b"18446744073709551616",  # beyond 64 bits: a float to orjson
+        b"-9223372036854775809",
+        b"9223372036854775808",
+        b"1" * 5000,  # more digits than Python turns into an int
+        b"-0",
+        b"1E2",
+        b"[1e400]",
+        b'{"a": 1, "\\u0061": 2}',  # a name given twice, once escaped
+        b'{"a": 1,}',
+        b"[" * 65 + b"]" * 65,  # one level too deep
+        b"[" * 2000 + b"]" * 2000,  # beyond orjson's limit
+        b'"\x7f\\u0000"',
+        b'{"\xd9\x85": 9007199254740992}',
+    ],
+)
+def test_strict_parse_edges_agree_whichever_parser(raw):
+    assert len({repr(x) for x in _every_way(raw)}) == 1
+
+
+def test_manifests_take_the_fast_path():
+    """A manifest as ingest writes it is parsed by the fast path (orjson where installed),
+    not the long way: the value is the long way's, with names interned."""
+    from archiver import canonical, fasthash
+
+    if fasthash.json_finish is None:
+        pytest.skip("the C module is not built")
+    doc = {"format": "archiver/manifest/1", "content": {"size": 3, "title": "\u0648\u062b\u064a\u0642\u0629"}}
+    fast = canonical._parse_fast(pretty_bytes(doc))
+    assert fast is not None and fast == (doc, True)
+    assert canonical._parse_fast(pretty_bytes({"\u0645": 1})) == ({"\u0645": 1}, False)
+    assert canonical._orjson_loads is not None  # a declared dependency: CI has it
+
+
 def _members(value):
     if isinstance(value, dict):
         return len(value) + sum(_members(v) for v in value.values())
