@@ -70,6 +70,11 @@ class TextCheck:
     seed: bytes | None = None
     seed_at: int | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a verify sends every text's check to the worker with its part: the state methods
+        # dataclasses give slotted classes are Python loops (five microseconds each)
+        return (TextCheck, (self.charset, self.seed, self.seed_at))
+
 
 class Consumed(Protocol):
     """Where a record read in a sequential scan ended (``RecordReader`` is one)."""

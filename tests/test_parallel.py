@@ -300,6 +300,30 @@ def test_results_packed_for_the_trip_back_come_out_equal():
         sys.setrecursionlimit(limit)
 
 
+def test_what_travels_to_and_from_a_worker_pickles_whole():
+    """The classes that cross to a worker pickle by their own ``__reduce__`` (the
+    dataclass defaults are Python loops): every field comes back, none left at its
+    default. A field added later and forgotten there fails this test."""
+    import dataclasses
+    import pickle
+
+    from archiver.manifest import Event
+    from archiver.warcscan import RecordInfo, TextCheck
+
+    def filled(cls: Any) -> Any:  # every field set, to a value of its (first) type
+        kinds = {"int": 7, "bool": True, "bytes": b"\x01\x02", "dict": {"n": 1}, "str": "v"}
+        return cls(
+            **{f.name: kinds[str(f.type).split("[")[0].split(" ")[0]] for f in dataclasses.fields(cls)}
+        )
+
+    for cls in (TextCheck, RecordInfo, Event):
+        original = filled(cls)
+        back = pickle.loads(pickle.dumps(original))  # noqa: S301 (its own bytes)
+        assert back == original and type(back) is cls
+        defaults = {f.name for f in dataclasses.fields(cls) if getattr(original, f.name) == f.default}
+        assert not defaults, (cls, defaults)
+
+
 def _tagged(i: int, folder: str) -> bytes:
     from archiver.prehash import pack
 
