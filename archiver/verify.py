@@ -38,7 +38,7 @@ import itertools
 import json
 import os
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -911,25 +911,27 @@ class _Verifier:
                 idx.close()
 
     # -- all --------------------------------------------------------------------------------------
-    def run(self) -> Report:
+    def run(self, started: ProcessPoolExecutor | None = None) -> Report:
         """Every step; a full verify of a large local archive shares its heavy steps (the
-        manifests, the WARC files) with one worker process, started here."""
+        manifests, the WARC files) with one worker process: ``started`` (``worker_ahead``),
+        else one started here."""
         manifests = sum(1 for r in self.snap.records if r.startswith(EVENTS))
         large = manifests >= _manifest_threshold() or any(
             size >= _bytes_threshold() for size in self.snap.warc_sizes.values()
         )
         if not (self.full and large and isinstance(self.store, LocalStore)):
             return self._run()
-        from .prehash import warm, worker_pool
+        if started is not None:
+            return self._run_sharing(started)
+        with _worker_pool_warming() as pool:
+            return self._run_sharing(pool)
 
-        with worker_pool(1) as pool:
-            self.pool = pool
-            if pool is not None:
-                pool.submit(warm, ("archiver.verify",))  # it starts while this process reads keys
-            try:
-                return self._run()
-            finally:
-                self.pool = None
+    def _run_sharing(self, pool: ProcessPoolExecutor | None) -> Report:
+        self.pool = pool
+        try:
+            return self._run()
+        finally:
+            self.pool = None
 
     def _run(self) -> Report:
         self.trust = load_trust(self.store, self.archive.archive_id, self.snap.records)
@@ -1309,19 +1311,52 @@ def verify(
         InvalidInput: ``checkpoint`` is not a checkpoint of this archive.
     """
     ids = None if documents is None else [resolve_by_files(archive.store, d) for d in documents]
-    v = _Verifier(archive, ids, checkpoint)
-    v.progress = progress
+    roots = None
     if tsa_certs:
         from .timestamps import load_certificates
 
-        v.tsa_roots = load_certificates(tsa_certs)
-    with gc_paused():  # a verify holds every event of the archive (gcpause.py)
-        report = v.run()
+        roots = load_certificates(tsa_certs)
+    # (the worker starts while this process takes the snapshot: listing 55,000 manifests
+    # takes about as long as a new interpreter's imports)
+    with worker_ahead(archive, ids) as started, gc_paused():  # (gc: gcpause.py)
+        v = _Verifier(archive, ids, checkpoint)
+        v.progress = progress
+        v.tsa_roots = roots
+        report = v.run(started)
         if retain is not None:
             # kept to the end: no collection need ever walk these objects again
             gc.freeze()
             retain.append(v)
     return report
+
+
+@contextlib.contextmanager
+def worker_ahead(archive: Archive, documents: list[str] | None) -> Iterator[ProcessPoolExecutor | None]:
+    """The worker of a full verify (``_Verifier.run``), started before the snapshot when a
+    local archive's WARC files alone make it large; None otherwise (``run`` decides on the
+    snapshot, and starts one then if the manifests make the archive large)."""
+    store = archive.store
+    if documents is not None or not isinstance(store, LocalStore):
+        yield None
+        return
+    threshold = _bytes_threshold()
+    if not any(e.size >= threshold and e.key.endswith(".warc.gz") for e in store.files(STORE)):
+        yield None
+        return
+    with _worker_pool_warming() as pool:
+        yield pool
+
+
+@contextlib.contextmanager
+def _worker_pool_warming() -> Iterator[ProcessPoolExecutor | None]:
+    """``prehash.worker_pool(1)``, its worker importing the verifier at once (it starts
+    while this process works on)."""
+    from .prehash import warm, worker_pool
+
+    with worker_pool(1) as pool:
+        if pool is not None:
+            pool.submit(warm, ("archiver.verify",))
+        yield pool
 
 
 def resolve_by_files(store: Store, prefix: str) -> str:

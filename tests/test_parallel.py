@@ -279,6 +279,26 @@ def test_trees_computed_in_batches_are_each_texts_own(archive: ArchiveFixture, t
         assert all(info.text is None for _, info in part)
 
 
+def test_a_full_verify_starts_its_worker_before_the_snapshot(archive: ArchiveFixture, tmp_path, monkeypatch):
+    """When a local archive's WARC files alone make it large, the worker is started before
+    the snapshot (its imports overlap the listing of the manifests); never for a check of
+    some documents, nor for WARC files below the threshold (``run`` decides then)."""
+    from archiver.verify import worker_ahead
+
+    archive.ingest(_texts(tmp_path / "texts", 3))
+    opened = archive.open()
+    monkeypatch.setenv("ARCHIVER_WORKERS", "1")
+    monkeypatch.setenv("ARCHIVER_PARALLEL_BYTES", "1000")
+    with worker_ahead(opened, None) as pool:
+        assert pool is not None and pool.submit(os.getpid).result() != os.getpid()
+    with worker_ahead(opened, ["some-document"]) as pool:
+        assert pool is None
+    big = max(p.stat().st_size for p in (archive.root / "store").glob("*.warc.gz"))
+    monkeypatch.setenv("ARCHIVER_PARALLEL_BYTES", str(big + 1))
+    with worker_ahead(opened, None) as pool:
+        assert pool is None
+
+
 def test_results_packed_for_the_trip_back_come_out_equal():
     """A worker's results travel as bytes (``prehash.pack``): marshal, or pickle when
     marshal cannot take the value; either way they come back equal."""
