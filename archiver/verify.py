@@ -1250,24 +1250,26 @@ def examine_manifests(store: Store, archive_id: str, keys: frozenset[str], rels:
 
 
 def examine_packed(store: Store, archive_id: str, keys: frozenset[str], rels: list[str]) -> bytes:
-    """``examine_manifests`` for a worker: its result as bytes (``prehash.pack``)."""
+    """``examine_manifests`` for a worker: its result as bytes (``prehash.pack``), the
+    cyclic garbage collector paused as in the parent (``gcpause.py``)."""
     from .prehash import pack
 
-    return pack(
-        [
-            (
-                x.rel,
-                None
-                if x.event is None
-                else (x.event.raw, x.event.digest, x.event.path, x.event.size, x.event.plain),
-                [(p.code.value, p.message, p.document, p.event, p.file) for p in x.problems],
-                x.claimed,
-                x.leaf,
-                x.counted,
-            )
-            for x in examine_manifests(store, archive_id, keys, rels)
-        ]
-    )
+    with gc_paused():
+        return pack(
+            [
+                (
+                    x.rel,
+                    None
+                    if x.event is None
+                    else (x.event.raw, x.event.digest, x.event.path, x.event.size, x.event.plain),
+                    [(p.code.value, p.message, p.document, p.event, p.file) for p in x.problems],
+                    x.claimed,
+                    x.leaf,
+                    x.counted,
+                )
+                for x in examine_manifests(store, archive_id, keys, rels)
+            ]
+        )
 
 
 def unpack_examined(data: bytes) -> list[Examined]:

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO, Protocol
 
 from .fasthash import WholeRecord
 from .fasthash import warc_member as _member
+from .gcpause import gc_paused
 from .httpblock import MAX_HEAD, HeadTooLarge, PayloadSplitter, is_http_record, payload_chunks
 from .layout import MANIFEST_CONTENT_TYPE, SEED_CONTENT_TYPE, warc_key
 from .parhash import Hashes
@@ -399,15 +400,17 @@ def scan_range(
 def scan_range_packed(
     store: Store, key: str, resync: list[int], texts: dict[int, TextCheck], start: int, limit: int
 ) -> bytes:
-    """``scan_range`` for a worker: its result as bytes (``prehash.pack``)."""
+    """``scan_range`` for a worker: its result as bytes (``prehash.pack``), the cyclic
+    garbage collector paused as in the parent (``gcpause.py``)."""
     from .prehash import pack
 
-    return pack(
-        [
-            (offset, _record_fields(info))
-            for offset, info in scan_range(store, key, resync, texts, start, limit)
-        ]
-    )
+    with gc_paused():
+        return pack(
+            [
+                (offset, _record_fields(info))
+                for offset, info in scan_range(store, key, resync, texts, start, limit)
+            ]
+        )
 
 
 def unpack_records(data: bytes) -> list[tuple[int, RecordInfo]]:

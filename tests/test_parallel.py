@@ -299,6 +299,30 @@ def test_a_full_verify_starts_its_worker_before_the_snapshot(archive: ArchiveFix
         assert pool is None
 
 
+def test_a_workers_jobs_run_with_the_collector_paused(archive: ArchiveFixture, tmp_path, monkeypatch):
+    """The worker's two kinds of job (manifests, WARC parts) run with the cyclic garbage
+    collector paused, as the parent's verify does, and leave it as they found it."""
+    import gc
+    import importlib
+
+    from archiver import warcscan
+
+    verify_module = importlib.import_module("archiver.verify")  # (``archiver.verify``: the function)
+    archive.ingest(_texts(tmp_path / "texts", 3))
+    opened = archive.open()
+    seen: list[bool] = []
+    for module, name in ((warcscan, "scan_range"), (verify_module, "examine_manifests")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, real=real: seen.append(gc.isenabled()) or real(*a))
+    warc = archive.files.warcs()[0]
+    size = (archive.root / warc).stat().st_size
+    events = list(manifest_keys(archive.files))
+    assert gc.isenabled()
+    warcscan.scan_range_packed(opened.store, warc, [], {}, 0, size)
+    verify_module.examine_packed(opened.store, opened.archive_id, frozenset(), events)
+    assert seen == [False, False] and gc.isenabled()
+
+
 def test_results_packed_for_the_trip_back_come_out_equal():
     """A worker's results travel as bytes (``prehash.pack``): marshal, or pickle when
     marshal cannot take the value; either way they come back equal."""
