@@ -112,9 +112,10 @@ text_roots: Callable[[list[tuple[str | bytes, bytes]]], list[tuple[bytes, int]]]
 utf8_nfc_plain: Callable[[bytes], bool] | None = None
 #: ``fsutil.write_new`` for a batch of files in one call (no Python version: the caller loops)
 write_new_files: Callable[[list[tuple[str, bytes]], bool], None] | None = None
-#: strict JSON's checks after json's C parser (``canonical.load_strict_plain``; without
-#: them, the Python hooks do the same checks during parsing)
-json_finish: Callable[[object, int], tuple[object, int, bool, bool]] | None = None  # (.., refused)
+#: strict JSON's checks after a parser without hooks (``canonical._parse_fast``): the value
+#: with names interned, its members, whether plain, whether refused (too deep, a float);
+#: without them, the Python hooks do the same checks during parsing
+json_finish: Callable[[object, int], tuple[object, int, bool, bool]] | None = None
 json_colons: Callable[[bytes], int] | None = None
 #: RFC 8785 bytes of a plain value, None for any other (``canonical.canonical_bytes``, whose
 #: general path is the reference)
