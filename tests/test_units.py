@@ -271,6 +271,8 @@ def test_strict_parse_edges_agree_whichever_parser(raw):
 def test_manifests_take_the_fast_path():
     """A manifest as ingest writes it is parsed by the fast path (orjson where installed),
     not the long way: the value is the long way's, with names interned."""
+    import sys
+
     from archiver import canonical, fasthash
 
     if fasthash.json_finish is None:
@@ -278,6 +280,7 @@ def test_manifests_take_the_fast_path():
     doc = {"format": "archiver/manifest/1", "content": {"size": 3, "title": "\u0648\u062b\u064a\u0642\u0629"}}
     fast = canonical._parse_fast(pretty_bytes(doc))
     assert fast is not None and fast == (doc, True)
+    assert all(name is sys.intern(name) for name in [*fast[0], *fast[0]["content"]])
     assert canonical._parse_fast(pretty_bytes({"\u0645": 1})) == ({"\u0645": 1}, False)
     assert canonical._orjson_loads is not None  # a declared dependency: CI has it
 
