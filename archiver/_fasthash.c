@@ -45,7 +45,7 @@
  *   json_finish(value, max_depth) -> (value, members, plain, refused)
  *   json_colons(data) -> int
  *       the checks json's C parser leaves to strict parsing (canonical.py; below)
- *   warc_member(data, cap, max_header) -> (consumed, fields, block, sha256) | 0 | -1
+ *   warc_member(data, cap, max_header) -> (consumed, values, block, sha256) | 0 | -1
  *       one gzip member holding one WARC record, read whole when it is sound and
  *       plain: the fast path of warcscan.read_record (below); 0 asks for more
  *       input, -1 for the streaming reader, which says precisely what is wrong
@@ -1495,8 +1495,23 @@ header_end(const unsigned char *p, size_t n)
     return -1;
 }
 
-/* the header's (name, value) pairs as Python does them, or NULL with *plain = 0 (not plain:
- * the streaming reader decides) or with an exception set */
+/* the header fields a record's findings keep (warcscan.RecordInfo), in their order: the
+ * module's WARC_FIELDS, which fasthash.py compares with its own before it uses warc_member */
+#define WARC_FIELD(name) {name, sizeof(name) - 1}
+static const struct {
+    const char *name;
+    size_t len;
+} WARC_FIELDS[] = {WARC_FIELD("warc-type"),          WARC_FIELD("warc-record-id"),
+                   WARC_FIELD("warc-date"),          WARC_FIELD("content-type"),
+                   WARC_FIELD("warc-target-uri"),    WARC_FIELD("warc-block-digest"),
+                   WARC_FIELD("warc-payload-digest"), WARC_FIELD("warc-refers-to"),
+                   WARC_FIELD("warc-concurrent-to")};
+#define N_WARC_FIELDS ((int)(sizeof WARC_FIELDS / sizeof WARC_FIELDS[0]))
+
+/* the values of WARC_FIELDS in the header (each one's first occurrence, None where absent) as
+ * Python's reader takes them, or NULL with *plain = 0 (not plain: the streaming reader
+ * decides) or with an exception set. Every line is checked; only these values become
+ * Python objects (building every field's name and value was a third of this call). */
 static PyObject *
 header_fields(const unsigned char *h, size_t n, long long *content_length, int *plain)
 {
@@ -1516,14 +1531,11 @@ header_fields(const unsigned char *h, size_t n, long long *content_length, int *
         line_end++;
     if (line_end != 8 || (memcmp(h, "WARC/1.1", 8) != 0 && memcmp(h, "WARC/1.0", 8) != 0))
         return NULL;
-    PyObject *fields = PyList_New(0);
-    if (fields == NULL) {
-        *plain = 1;
-        return NULL;
-    }
+    PyObject *values[N_WARC_FIELDS] = {NULL};
     *content_length = -1;
     size_t pos = line_end;
-    while (pos < n) {
+    int ok = 1;
+    while (ok && pos < n) {
         pos += 2; /* the CRLF before this line */
         size_t start = pos, colon = 0;
         int has_colon = 0;
@@ -1535,69 +1547,67 @@ header_fields(const unsigned char *h, size_t n, long long *content_length, int *
             pos++;
         }
         /* a folded line (starting with a space), a line without a colon, an empty name or one
-         * with spaces around it: the streaming reader decides */
-        if (!has_colon || colon == start || h[start] == ' ' || h[colon - 1] == ' ') {
-            Py_DECREF(fields);
-            return NULL;
+         * with spaces around it, a name longer than any WARC field's: the streaming reader
+         * decides */
+        char name[64];
+        size_t name_len = colon - start;
+        if (!has_colon || colon == start || h[start] == ' ' || h[colon - 1] == ' ' ||
+            name_len >= sizeof name) {
+            ok = 0;
+            break;
         }
         size_t vs = colon + 1, ve = pos;
         while (vs < ve && h[vs] == ' ')
             vs++;
         while (ve > vs && h[ve - 1] == ' ')
             ve--;
-        char name[64];
-        size_t name_len = colon - start;
-        PyObject *key, *value;
-        if (name_len < sizeof name) {
-            for (size_t k = 0; k < name_len; k++) {
-                unsigned char c = h[start + k];
-                name[k] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-            }
-            key = PyUnicode_DecodeASCII(name, (Py_ssize_t)name_len, NULL);
-        } else {
-            Py_DECREF(fields);
-            return NULL; /* no WARC field name is this long: the streaming reader lowers it */
-        }
-        if (key == NULL) {
-            Py_DECREF(fields);
-            *plain = 1;
-            return NULL;
+        for (size_t k = 0; k < name_len; k++) {
+            unsigned char c = h[start + k];
+            name[k] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
         }
         if (*content_length == -1 && name_len == 14 && memcmp(name, "content-length", 14) == 0) {
             size_t digits = ve - vs;
             long long v = 0;
-            int ok = digits >= 1 && digits <= 16;
-            for (size_t k = vs; ok && k < ve; k++) {
+            int number = digits >= 1 && digits <= 16;
+            for (size_t k = vs; number && k < ve; k++) {
                 if (h[k] < '0' || h[k] > '9')
-                    ok = 0;
+                    number = 0;
                 else
                     v = v * 10 + (h[k] - '0');
             }
-            if (!ok || v > (1LL << 53)) {
-                Py_DECREF(key);
-                Py_DECREF(fields);
-                return NULL;
+            if (!number || v > (1LL << 53)) {
+                ok = 0;
+                break;
             }
             *content_length = v;
         }
-        value = PyUnicode_DecodeASCII((const char *)h + vs, (Py_ssize_t)(ve - vs), NULL);
-        PyObject *pair = value == NULL ? NULL : PyTuple_Pack(2, key, value);
-        Py_DECREF(key);
-        Py_XDECREF(value);
-        if (pair == NULL || PyList_Append(fields, pair) < 0) {
-            Py_XDECREF(pair);
-            Py_DECREF(fields);
-            *plain = 1;
-            return NULL;
+        for (int f = 0; f < N_WARC_FIELDS; f++) {
+            if (values[f] == NULL && WARC_FIELDS[f].len == name_len &&
+                memcmp(name, WARC_FIELDS[f].name, name_len) == 0) {
+                values[f] = PyUnicode_DecodeASCII((const char *)h + vs, (Py_ssize_t)(ve - vs), NULL);
+                if (values[f] == NULL) {
+                    *plain = 1; /* (the exception is set) */
+                    ok = 0;
+                }
+                break;
+            }
         }
-        Py_DECREF(pair);
     }
-    if (*content_length < 0) {
-        Py_DECREF(fields);
-        return NULL;
+    PyObject *out = NULL;
+    if (ok && *content_length >= 0) {
+        out = PyTuple_New(N_WARC_FIELDS);
+        if (out == NULL)
+            *plain = 1;
+        for (int f = 0; out != NULL && f < N_WARC_FIELDS; f++) {
+            PyTuple_SET_ITEM(out, f, values[f] != NULL ? values[f] : Py_NewRef(Py_None));
+            values[f] = NULL;
+        }
+        if (out != NULL)
+            *plain = 1;
     }
-    *plain = 1;
-    return fields;
+    for (int f = 0; f < N_WARC_FIELDS; f++)
+        Py_XDECREF(values[f]);
+    return out;
 }
 
 static PyObject *
@@ -1978,7 +1988,8 @@ static PyMethodDef methods[] = {
     {"json_colons", json_colons, METH_VARARGS,
      "json_colons(data) -> the number of ':' outside strings in JSON text"},
     {"warc_member", warc_member, METH_VARARGS,
-     "warc_member(data, cap, max_header) -> (consumed, fields, block, sha256), or 0 (more input) or -1"},
+     "warc_member(data, cap, max_header) -> (consumed, values of WARC_FIELDS, block, sha256), "
+     "or 0 (more input) or -1"},
     {"json_canonical", json_canonical, METH_VARARGS,
      "json_canonical(value) -> RFC 8785 bytes of a plain value, or None: see canonical.py"},
     {"sha_ni", sha_ni, METH_VARARGS,
@@ -2004,6 +2015,19 @@ PyInit__fasthash(void)
     use_x16 = cpu_has_x16();
 #endif
     PyObject *m = PyModule_Create(&module);
+    PyObject *fields = m == NULL ? NULL : PyTuple_New(N_WARC_FIELDS);
+    for (int f = 0; fields != NULL && f < N_WARC_FIELDS; f++) {
+        PyObject *name = PyUnicode_FromString(WARC_FIELDS[f].name);
+        if (name == NULL)
+            Py_CLEAR(fields);
+        else
+            PyTuple_SET_ITEM(fields, f, name);
+    }
+    if (m != NULL && (fields == NULL || PyModule_AddObject(m, "WARC_FIELDS", fields) < 0)) {
+        Py_XDECREF(fields);
+        Py_DECREF(m);
+        return NULL;
+    }
 #ifdef HAVE_LIBDEFLATE
     int libdeflate = 1;
 #else

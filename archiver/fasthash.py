@@ -122,9 +122,21 @@ json_colons: Callable[[bytes], int] | None = None
 json_canonical: Callable[[object], bytes | None] | None = None
 #: a sound, plain WARC record read whole (``warcscan.read_record``; without it, and for
 #: anything else, the streaming ``warcread.RecordReader``, which is its reference):
-#: bytes consumed, header fields, block, the block's SHA-256 (the version line is checked;
-#: nothing reads it after)
-WholeRecord = tuple[int, list[tuple[str, str]], bytes, bytes]
+#: the header fields a record's findings keep (``warcscan.RecordInfo``), in that order
+WARC_FIELDS = (
+    "warc-type",
+    "warc-record-id",
+    "warc-date",
+    "content-type",
+    "warc-target-uri",
+    "warc-block-digest",
+    "warc-payload-digest",
+    "warc-refers-to",
+    "warc-concurrent-to",
+)
+#: bytes consumed, the values of ``WARC_FIELDS`` (each field's first occurrence, None where
+#: absent), block, the block's SHA-256 (the version line and every field are checked)
+WholeRecord = tuple[int, tuple[str | None, ...], bytes, bytes]
 warc_member: Callable[[bytes | memoryview, int, int], WholeRecord | int] | None = None
 ACCELERATED = False
 
@@ -145,7 +157,8 @@ if not os.environ.get("ARCHIVER_PURE_PYTHON"):
         json_finish = _fasthash.json_finish
         json_colons = _fasthash.json_colons
         json_canonical = _fasthash.json_canonical
-        warc_member = _fasthash.warc_member
+        # (only where the C module keeps the same fields in the same order, as it must)
+        warc_member = _fasthash.warc_member if WARC_FIELDS == _fasthash.WARC_FIELDS else None
         ACCELERATED = True
         if os.environ.get("ARCHIVER_AVX512") == "0":
             # a CPU that slows its clock for 512-bit instructions may lose more around the

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
-from .fasthash import WholeRecord
+from .fasthash import WARC_FIELDS, WholeRecord
 from .fasthash import warc_member as _member
 from .gcpause import gc_paused
 from .httpblock import MAX_HEAD, HeadTooLarge, PayloadSplitter, is_http_record, payload_chunks
@@ -124,8 +124,8 @@ def read_record(
         if _member is not None:
             whole, pending = _read_whole(f, offset, pending)
         if whole is not None:
-            consumed, fields, block, sha256 = whole
-            _fill(info, dict(reversed(fields)))  # (reversed: the first occurrence wins)
+            consumed, values, block, sha256 = whole
+            _set_fields(info, values)
             # (``_member`` took the block as exactly its Content-Length)
             if text is None or len(block) <= WHOLE_BYTES:
                 _whole_record(info, block, sha256, text)
@@ -171,16 +171,23 @@ def _fill(info: RecordInfo, first: dict[str, str]) -> None:
     """Copy the header fields into ``info`` (``first``: ``WarcHeaders.first``)."""
     # names are lower-cased when parsed: the index itself, not a ``WarcHeaders.get`` per
     # field, which was a tenth of reading a record
-    get = first.get
-    info.record_type = get("warc-type")
-    info.record_id = get("warc-record-id")
-    info.date = get("warc-date")
-    info.content_type = get("content-type")
-    info.target_uri = get("warc-target-uri")
-    info.header_block_digest = get("warc-block-digest")
-    info.header_payload_digest = get("warc-payload-digest")
-    info.refers_to = get("warc-refers-to")
-    info.concurrent_to = get("warc-concurrent-to")
+    _set_fields(info, tuple(map(first.get, WARC_FIELDS)))
+
+
+def _set_fields(info: RecordInfo, values: tuple[str | None, ...]) -> None:
+    """``info``'s header fields from the values of ``WARC_FIELDS``, in order (as
+    ``_fasthash.warc_member`` returns them)."""
+    (
+        info.record_type,
+        info.record_id,
+        info.date,
+        info.content_type,
+        info.target_uri,
+        info.header_block_digest,
+        info.header_payload_digest,
+        info.refers_to,
+        info.concurrent_to,
+    ) = values
 
 
 def _whole_record(info: RecordInfo, block: bytes, sha256: bytes, text: TextCheck | None) -> None:

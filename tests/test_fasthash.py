@@ -31,6 +31,8 @@ needs_c = pytest.mark.skipif(
 def test_the_accelerator_is_built_where_required():
     if os.environ.get("ARCHIVER_REQUIRE_ACCEL"):
         assert fasthash.ACCELERATED, "archiver._fasthash did not build (a C compiler and OpenSSL headers)"
+        # (taken only where the C module keeps the header fields fasthash.py names)
+        assert fasthash.warc_member is not None, "archiver._fasthash keeps other WARC fields"
 
 
 @needs_c

@@ -215,6 +215,34 @@ def test_the_fast_path_takes_the_plain_cases():
         assert warc_member(CASES[case], WHOLE_BYTES + 70_000, MAX_HEADER) == -1, case
 
 
+def test_every_kept_field_lands_in_its_own_attribute():
+    """Each of the nine header fields a record's findings keep reaches the attribute of its
+    name, read both ways (both share the mapping, so it is checked here by name), and the
+    C module keeps the same fields as ``fasthash.WARC_FIELDS`` (else it is not used)."""
+    from archiver import _fasthash, fasthash
+
+    assert _fasthash.WARC_FIELDS == fasthash.WARC_FIELDS and warcscan._member is not None
+    head = (
+        b"WARC-Concurrent-To: <c>\r\nWARC-Refers-To: <r>\r\nWARC-Payload-Digest: p\r\n"
+        b"WARC-Block-Digest: b\r\nWARC-Target-URI: t\r\nContent-Type: ct\r\n"
+        b"WARC-Date: d\r\nWARC-Record-ID: <id>\r\nWARC-Type: resource\r\nWARC-Type: later\r\n"
+    )
+    data = gz(record(TEXT, head=head))
+    assert isinstance(_fasthash.warc_member(data, 1 << 20, MAX_HEADER), tuple)  # (the fast path)
+    for info, _ in both_ways(lambda: read_record(io.BytesIO(data), 0)):
+        assert (
+            info.record_type,
+            info.record_id,
+            info.date,
+            info.content_type,
+            info.target_uri,
+            info.header_block_digest,
+            info.header_payload_digest,
+            info.refers_to,
+            info.concurrent_to,
+        ) == ("resource", "<id>", "d", "ct", "t", "b", "p", "<r>", "<c>")
+
+
 def test_sha512_only_for_what_can_be_content():
     info, _ = read_record(io.BytesIO(CASES["manifest copy"]), 0)
     assert info.error is None and info.payload_sha512 == b"" and info.sha256
