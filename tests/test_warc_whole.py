@@ -229,18 +229,19 @@ def test_every_kept_field_lands_in_its_own_attribute():
     )
     data = gz(record(TEXT, head=head))
     assert isinstance(_fasthash.warc_member(data, 1 << 20, MAX_HEADER), tuple)  # (the fast path)
+    want = {
+        "record_type": "resource",  # (the first of two)
+        "record_id": "<id>",
+        "date": "d",
+        "content_type": "ct",
+        "target_uri": "t",
+        "header_block_digest": "b",
+        "header_payload_digest": "p",
+        "refers_to": "<r>",
+        "concurrent_to": "<c>",
+    }
     for info, _ in both_ways(lambda: read_record(io.BytesIO(data), 0)):
-        assert (
-            info.record_type,
-            info.record_id,
-            info.date,
-            info.content_type,
-            info.target_uri,
-            info.header_block_digest,
-            info.header_payload_digest,
-            info.refers_to,
-            info.concurrent_to,
-        ) == ("resource", "<id>", "d", "ct", "t", "b", "p", "<r>", "<c>")
+        assert {name: getattr(info, name) for name in want} == want
 
 
 def test_sha512_only_for_what_can_be_content():
