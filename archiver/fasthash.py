@@ -120,8 +120,6 @@ json_colons: Callable[[bytes], int] | None = None
 #: RFC 8785 bytes of a plain value, None for any other (``canonical.canonical_bytes``, whose
 #: general path is the reference)
 json_canonical: Callable[[object], bytes | None] | None = None
-#: a sound, plain WARC record read whole (``warcscan.read_record``; without it, and for
-#: anything else, the streaming ``warcread.RecordReader``, which is its reference):
 #: the header fields a record's findings keep (``warcscan.RecordInfo``), in that order
 WARC_FIELDS = (
     "warc-type",
@@ -134,7 +132,9 @@ WARC_FIELDS = (
     "warc-refers-to",
     "warc-concurrent-to",
 )
-#: bytes consumed, the values of ``WARC_FIELDS`` (each field's first occurrence, None where
+#: a sound, plain WARC record read whole (``warcscan.read_record``; without it, and for
+#: anything else, the streaming ``warcread.RecordReader``, which is its reference): bytes
+#: consumed, the values of ``WARC_FIELDS`` (each field's first occurrence, None where
 #: absent), block, the block's SHA-256 (the version line and every field are checked)
 WholeRecord = tuple[int, tuple[str | None, ...], bytes, bytes]
 warc_member: Callable[[bytes | memoryview, int, int], WholeRecord | int] | None = None
