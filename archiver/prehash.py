@@ -21,6 +21,7 @@ import importlib
 import io
 import logging
 import os
+import sys
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -223,6 +224,19 @@ def share_each(
         if meanwhile is not None:
             meanwhile()
         return
+    with prompt_handoffs():
+        _share_with(pool, fn, jobs, consume, packed, meanwhile)
+
+
+def _share_with(
+    pool: ProcessPoolExecutor,
+    fn: Callable[..., R],
+    jobs: Sequence[tuple[Any, ...]],
+    consume: Callable[[int, R], None],
+    packed: tuple[Callable[..., bytes], Callable[[bytes], R]] | None,
+    meanwhile: Callable[[], None] | None,
+) -> None:
+    """``share_each`` with a pool."""
     remote, decode = packed if packed is not None else (fn, None)
     futures: list[Future[Any] | None] = [None] * len(jobs)
 
@@ -266,6 +280,31 @@ def share_each(
         for f in futures:
             if f is not None:
                 f.cancel()
+
+
+#: the interpreter's switch interval while a pool shares this process's work (seconds)
+HANDOFF_INTERVAL = 0.0002
+
+
+@contextlib.contextmanager
+def prompt_handoffs(interval: float = HANDOFF_INTERVAL) -> Iterator[None]:
+    """The interpreter's switch interval at most ``interval`` for the duration.
+
+    A pool's results reach this process through its own threads: one reads each
+    result from the pipe, a piece of at most 64 KiB per read (a part's records are
+    about 350 KB), and another sends the next job. Each piece needs the interpreter
+    lock, and a thread waiting for it gets it only when the busy main thread is made
+    to let go: by default after 5 ms. Meanwhile the worker, its pipe full, waits. In a
+    full verify of 55,000 articles the worker was busy 75-87 % of the WARC step with
+    the default, 95-97 % with 0.2 ms. The shorter interval costs nothing when no other
+    thread wants the lock (it is only a deadline for handing it over).
+    """
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, interval))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 #: pools whose lost worker was reported: once each, however many steps then find it gone

@@ -456,6 +456,44 @@ def test_share_each_consumes_the_pools_results_between_its_own_jobs():
     assert all(log[log.index(f"here {i}") + 1] == f"consume {i}" for i in mine)
 
 
+def test_a_pool_shares_work_with_the_interpreter_lock_handed_over_promptly():
+    """While a pool shares the work, the main thread lets the pool's threads (which read
+    each result from the pipe, 64 KiB at a time) have the interpreter lock within
+    ``HANDOFF_INTERVAL``, not the default 5 ms; the setting is restored afterwards, also
+    when a job fails, and an inline share leaves it alone."""
+    import operator
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pytest
+
+    from archiver.prehash import HANDOFF_INTERVAL, share, share_each, worker_pool
+
+    default = sys.getswitchinterval()
+    assert default > HANDOFF_INTERVAL
+    seen: list[float] = []
+
+    def consume(i: int, result: int) -> None:
+        seen.append(sys.getswitchinterval())
+
+    def meanwhile() -> None:
+        seen.append(sys.getswitchinterval())
+
+    jobs = [(i,) for i in range(30)]
+    with worker_pool(1) as pool:
+        share_each(pool, abs, jobs, consume, meanwhile=meanwhile)
+    assert len(seen) == 31 and max(seen) <= HANDOFF_INTERVAL
+    assert sys.getswitchinterval() == default
+
+    seen.clear()
+    share_each(None, abs, jobs, consume, meanwhile=meanwhile)  # no pool: no other thread to serve
+    assert seen == [default] * 31
+
+    with ThreadPoolExecutor(1) as threads, pytest.raises(ZeroDivisionError):
+        share(threads, operator.truediv, [(1, 1)] * 20 + [(1, 0)])
+    assert sys.getswitchinterval() == default
+
+
 def test_share_raises_what_a_worker_job_raised():
     import operator
 
