@@ -98,17 +98,38 @@ def hash_rates(path: Path, mb: int = 256) -> dict[str, float]:
     return rates
 
 
+def stolen_seconds() -> float:
+    """CPU time the hypervisor has taken from this machine's vCPUs (summed) since boot (Linux
+    ``/proc/stat``'s steal column; 0 elsewhere). On a shared host a step's wall time
+    follows it: runs of the same code here differed by a factor of two."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> dict[str, float]:
-    """Wall time and peak RSS of one command, in its own process."""
-    full = ["/usr/bin/time", "-f", "TIME %e %M", *cmd]
+    """Wall time, CPU time (user + system), peak RSS of one command, in its own process,
+    and the CPU time stolen from the machine meanwhile (``stolen_seconds``)."""
+    full = ["/usr/bin/time", "-f", "TIME %e %M %U %S", *cmd]
+    stolen = stolen_seconds()
     t = time.perf_counter()
     res = subprocess.run(full, env=env, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - t
+    stolen = stolen_seconds() - stolen
     line = [ln for ln in res.stderr.splitlines() if ln.startswith("TIME ")][-1]
-    _, _, rss = line.split()
+    _, _, rss, user, system = line.split()
     if res.returncode not in (0, 1):
         raise SystemExit(f"{cmd} failed: {res.stderr[-2000:]}")
-    return {"seconds": round(wall, 3), "peak_rss_mb": round(int(rss) / 1024, 1), "exit": res.returncode}
+    return {
+        "seconds": round(wall, 3),
+        "cpu_seconds": round(float(user) + float(system), 2),
+        "stolen_seconds": round(stolen, 2),
+        "peak_rss_mb": round(int(rss) / 1024, 1),
+        "exit": res.returncode,
+    }
 
 
 def deployed_env(env: dict[str, str]) -> dict[str, str]:
@@ -203,9 +224,12 @@ def main() -> None:
                 **hash_rates(big),
             }
         print(f"{args.docs:,} documents, {r['content_bytes']:,} bytes of text, on {r['machine']}")
-        print(f"{'step':<24}{'seconds':>10}{'peak RSS MB':>14}")
+        print(f"{'step':<24}{'seconds':>10}{'CPU s':>9}{'stolen s':>10}{'peak RSS MB':>14}")
         for name, v in steps.items():
-            print(f"{name:<24}{v['seconds']:>10.2f}{v['peak_rss_mb']:>14.1f}")
+            print(
+                f"{name:<24}{v['seconds']:>10.2f}{v['cpu_seconds']:>9.2f}"
+                f"{v['stolen_seconds']:>10.2f}{v['peak_rss_mb']:>14.1f}"
+            )
         for name, v in r["ratios"].items():  # type: ignore[attr-defined]
             print(f"{name:<32}{v:>8.2f}")
         print(f"ingest rate: {r['ingest_docs_per_s']} documents/s")
