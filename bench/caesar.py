@@ -10,7 +10,10 @@ archiver init + keys + ingest of the whole folder, verify, an audit slice of
 make_bag and validate (sha256 + sha512, processes=2) on a copy of the same
 files; a plain loop hashing every file with SHA-256 and SHA-512 (the floor);
 and ingest + verify of one large random file, with one core's SHA-256 and SHA-512
-throughput on it (SHA-512 bounds both). Prints a table, writes JSON.
+throughput on it (SHA-512 bounds both). Then verify and validate again, in
+``--pairs`` pairs run back to back: the ratio within each pair, and their median
+(each step also reports the CPU time stolen from the machine meanwhile). Prints
+a table, writes JSON.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 WORDS = [
     "صور",
@@ -132,6 +137,23 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> dict[
     }
 
 
+def side_by_side(verify: list[str], validate: list[str], env: dict[str, str], n: int) -> list[dict[str, Any]]:
+    """``n`` pairs of runs, one of each command, back to back, the first alternately one and
+    the other: the ratio within each pair. On a shared host the machine's speed drifts
+    over minutes (``stolen_seconds``); a pair's two runs share their moment, the single
+    runs above are minutes apart."""
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        if i % 2 == 0:
+            a = timed(verify, env)
+            b = timed(validate, env)
+        else:
+            b = timed(validate, env)
+            a = timed(verify, env)
+        out.append({"verify": a, "validate": b, "ratio": round(a["seconds"] / b["seconds"], 3)})
+    return out
+
+
 def deployed_env(env: dict[str, str]) -> dict[str, str]:
     """Run archiver as installed: from compiled bytecode. (``pip install`` compiles it;
     with PYTHONDONTWRITEBYTECODE set, as on our development machines, every command
@@ -152,6 +174,12 @@ def main() -> None:
     ap.add_argument("--large-mb", type=int, default=2048)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument(
+        "--pairs",
+        type=int,
+        default=3,
+        help="verify and bagit validate, run this many times each, side by side (default 3)",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="archiver-caesar-"))
     env = {**os.environ, "ARCHIVER_KEY_DIR": str(work / "keys"), "ARCHIVER_ARCHIVE": str(work / "archive")}
@@ -175,7 +203,8 @@ def main() -> None:
         steps["keys generate"] = timed([*arch, "keys", "generate", "archivist1"], env)
         timed([*arch, "keys", "generate", "auditor1", "--role", "auditor"], env)
         steps["ingest"] = timed([*arch, "--key", "archivist1", "ingest", str(texts)], env)
-        steps["verify"] = timed([*arch, "verify"], env)
+        verify_cmd = [*arch, "verify"]
+        steps["verify"] = timed(verify_cmd, env)
         steps["audit --max-seconds 5"] = timed(
             [*arch, "--key", "auditor1", "audit", "--max-seconds", "5"], env
         )
@@ -188,7 +217,9 @@ def main() -> None:
         bag = "import bagit,sys; bagit.make_bag(sys.argv[1], checksums=['sha256','sha512'], processes=2)"
         steps["bagit make_bag"] = timed([py, "-c", bag, str(work / "bag")], env)
         val = "import bagit,sys; bagit.Bag(sys.argv[1]).validate(processes=2)"
-        steps["bagit validate"] = timed([py, "-c", val, str(work / "bag")], env)
+        validate_cmd = [py, "-c", val, str(work / "bag")]
+        steps["bagit validate"] = timed(validate_cmd, env)
+        r["verify_validate_pairs"] = pairs = side_by_side(verify_cmd, validate_cmd, env, args.pairs)
         floor = (
             "import hashlib,sys,pathlib\n"
             "for p in sorted(pathlib.Path(sys.argv[1]).iterdir()):\n"
@@ -200,6 +231,7 @@ def main() -> None:
         r["ratios"] = {
             "ingest / bagit make_bag": round(s["ingest"]["seconds"] / s["bagit make_bag"]["seconds"], 2),
             "verify / bagit validate": round(s["verify"]["seconds"] / s["bagit validate"]["seconds"], 2),
+            "verify / validate, pairs median": round(statistics.median(p["ratio"] for p in pairs), 2),
             "ingest / floor": round(s["ingest"]["seconds"] / s["hashing floor"]["seconds"], 2),
             "verify / floor": round(s["verify"]["seconds"] / s["hashing floor"]["seconds"], 2),
         }
@@ -231,7 +263,13 @@ def main() -> None:
                 f"{v['stolen_seconds']:>10.2f}{v['peak_rss_mb']:>14.1f}"
             )
         for name, v in r["ratios"].items():  # type: ignore[attr-defined]
-            print(f"{name:<32}{v:>8.2f}")
+            print(f"{name:<34}{v:>8.2f}")
+        for p in pairs:
+            print(
+                f"side by side: verify {p['verify']['seconds']:.2f} s (stolen {p['verify']['stolen_seconds']:.2f}),"
+                f" validate {p['validate']['seconds']:.2f} s (stolen {p['validate']['stolen_seconds']:.2f}):"
+                f" {p['ratio']:.2f}"
+            )
         print(f"ingest rate: {r['ingest_docs_per_s']} documents/s")
         if "large_file" in r:
             print(f"large file: {json.dumps(r['large_file'])}")
