@@ -253,6 +253,8 @@ def main() -> None:
                 "ingest_peak_rss_mb": ing["peak_rss_mb"],
                 "verify_mb_per_s": round(mb / ver["seconds"], 1),
                 "verify_peak_rss_mb": ver["peak_rss_mb"],
+                "ingest_stolen_seconds": ing["stolen_seconds"],
+                "verify_stolen_seconds": ver["stolen_seconds"],
                 **hash_rates(big),
             }
         print(f"{args.docs:,} documents, {r['content_bytes']:,} bytes of text, on {r['machine']}")
