@@ -40,7 +40,7 @@ RECORD_DIRS = (
     ("timestamps", "*.tsr"),
 )
 Add = Callable[[ProblemCode, str, str], None]
-Trusted = Sequence[tuple[str, str, Ed25519PublicKey]]
+Trusted = Sequence[tuple[str, str, Ed25519PublicKey | bytes]]
 
 
 def record_files(layout: Layout) -> list[Path]:
@@ -125,7 +125,8 @@ def check_log(
             add(ProblemCode.LOG_MISMATCH, f"{rel} is not in the log", rel)
     tree = MemoryTree(leaves)
     _check_nodes(log, tree, add)
-    trusted: Trusted = [(k.name, k.key_id, k.public) for k in trust.keys.values()]
+    # (raw bytes where loaded with them: no call into cryptography's serialization package)
+    trusted: Trusted = [(k.name, k.key_id, k.raw or k.public) for k in trust.keys.values()]
     latest = 0
     for name in log.checkpoint_names():
         if snapshot is not None and name not in snapshot.checkpoints:

@@ -315,9 +315,11 @@ def note_key_name(name: str, key_id: str) -> str:
     return f"{name}/{key_id[:16]}"
 
 
-def note_key_id(key_name: str, public: Ed25519PublicKey) -> bytes:
-    """C2SP signed-note key ID: SHA-256(key name || 0x0A || 0x01 || public key)[:4]."""
-    return hashlib.sha256(key_name.encode() + b"\n\x01" + raw_public(public)).digest()[:4]
+def note_key_id(key_name: str, public: Ed25519PublicKey | bytes) -> bytes:
+    """C2SP signed-note key ID: SHA-256(key name || 0x0A || 0x01 || public key)[:4]
+    (``public``: a key, or its 32 raw bytes)."""
+    raw = public if isinstance(public, bytes) else raw_public(public)
+    return hashlib.sha256(key_name.encode() + b"\n\x01" + raw).digest()[:4]
 
 
 def checkpoint_body(archive_id: str, size: int, root: bytes) -> str:
@@ -380,11 +382,11 @@ def parse_checkpoint(raw: bytes) -> Checkpoint:
 
 
 def checkpoint_signers(
-    cp: Checkpoint, keys: Iterable[tuple[str, str, Ed25519PublicKey]]
+    cp: Checkpoint, keys: Iterable[tuple[str, str, Ed25519PublicKey | bytes]]
 ) -> tuple[list[str], list[str]]:
     """(names of trusted keys whose signatures verify, names whose signatures fail).
 
-    ``keys``: (our key name, key id, public key) of trusted keys. Signatures by
+    ``keys``: (our key name, key id, public key or its 32 raw bytes) of trusted keys. Signatures by
     unknown keys are ignored, as the signed-note spec requires.
     """
     from .signing import ed25519_valid

@@ -28,7 +28,7 @@ from .canonical import JSONFormatError, load_strict
 from .layout import KEYS
 from .problems import Problem, ProblemCode
 from .schema import schema_errors
-from .signing import key_id_of, raw_public, signature_valid, signed_payload
+from .signing import key_id_of_raw, signature_valid, signed_payload
 from .storage import Store, children, read_limited
 from .timeutil import parse_time
 
@@ -168,8 +168,9 @@ def load_trust(store: Store, archive_id: str, only: frozenset[str] | None = None
         if is_rev:
             rev_docs.append((doc, rel))
             continue
-        public = Ed25519PublicKey.from_public_bytes(base64.b64decode(doc["public_key"]))
-        if key_id_of(public) != doc["key_id"]:
+        raw = base64.b64decode(doc["public_key"])
+        public = Ed25519PublicKey.from_public_bytes(raw)
+        if key_id_of_raw(raw) != doc["key_id"]:
             ts.problems.append(
                 Problem(
                     code=ProblemCode.SCHEMA_INVALID,
@@ -180,7 +181,7 @@ def load_trust(store: Store, archive_id: str, only: frozenset[str] | None = None
             continue
         payload = signed_payload(doc)
         self_sigs = [s for s in doc["signatures"] if s["key_id"] == doc["key_id"]]
-        if not self_sigs or not all(signature_valid(payload, s["signature"], public) for s in self_sigs):
+        if not self_sigs or not all(signature_valid(payload, s["signature"], raw) for s in self_sigs):
             ts.problems.append(
                 Problem(
                     code=ProblemCode.SIGNATURE_INVALID,
@@ -196,7 +197,7 @@ def load_trust(store: Store, archive_id: str, only: frozenset[str] | None = None
             public=public,
             created_at=parse_time(doc["created_at"]),
             file=rel,
-            raw=raw_public(public),
+            raw=raw,
         )
     rev_docs.sort(key=lambda item: item[0]["revoked_at"])
     for doc, rel in rev_docs:
@@ -214,7 +215,7 @@ def load_trust(store: Store, archive_id: str, only: frozenset[str] | None = None
         accepted = False
         for sig in doc["signatures"]:
             signer = ts.keys.get(sig["key_id"])
-            if signer is None or not signature_valid(payload, sig["signature"], signer.public):
+            if signer is None or not signature_valid(payload, sig["signature"], signer.raw or signer.public):
                 continue
             signer_revoked = ts.revoked_at(signer.key_id)
             if signer.key_id == doc["key_id"] or signer_revoked is None or signer_revoked > when:

@@ -161,7 +161,7 @@ def test_every_command_is_loaded_by_name_and_none_is_missing():
 
 def test_verifying_a_document_loads_no_module_it_does_not_use(tmp_path):
     """``verify DOC`` is start-up bound (docs/performance.md): in an archive without time-stamp
-    tokens it must not import x509 (a 9 ms regex at import), an HTTP client or warcio."""
+    tokens it must not import any of ``UNUSED``."""
     import shutil
 
     from conftest import REPO
@@ -176,7 +176,7 @@ def test_verifying_a_document_loads_no_module_it_does_not_use(tmp_path):
             "import importlib, sys\n"
             "from archiver.archive import Archive\n"
             "report = importlib.import_module('archiver.verify').verify(Archive.open(sys.argv[1]), [sys.argv[2]])\n"
-            "print(len(report.problems), [m for m in ('cryptography.x509', 'http.client', 'warcio') if m in sys.modules])",
+            f"print(len(report.problems), [m for m in {UNUSED!r} if m in sys.modules])",
             str(tmp_path),
             doc,
         ],
@@ -185,3 +185,43 @@ def test_verifying_a_document_loads_no_module_it_does_not_use(tmp_path):
         check=True,
     )
     assert res.stdout.split() == ["0", "[]"], res.stdout
+
+
+#: modules ``verify DOC`` and ``log prove DOC`` have no use for, each costing milliseconds of
+#: their start-up: x509 (a 9 ms regex at import), an HTTP client, warcio, and cryptography's
+#: serialization package (its SSH and cipher modules: 28-50 ms; keys are read from raw bytes)
+UNUSED = ("cryptography.x509", "http.client", "warcio", "cryptography.hazmat.primitives.serialization")
+
+
+@pytest.mark.parametrize("command", [["verify"], ["verify", "--checkpoint", "KEPT"], ["log", "prove"]])
+def test_the_start_up_bound_commands_load_no_module_they_do_not_use(
+    archive: ArchiveFixture, arabic_dir: Path, tmp_path: Path, command: list[str]
+) -> None:
+    """The same for the commands as run: ``archiver verify DOC`` (also an auditor's, against
+    a kept checkpoint, whose signature is checked) and ``archiver log prove DOC``. The
+    command line imports more than the API (the key store, for commands that sign), and a
+    checkpoint's signer is found by a key id computed from the key's raw bytes."""
+    [doc] = archive.ingest(arabic_dir / "a.txt")
+    kept = tmp_path / "kept-checkpoint.txt"
+    kept.write_text(archive.ok("log", "checkpoint").stdout)
+    command = [str(kept) if part == "KEPT" else part for part in command]
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from archiver.cli import cli\n"
+            "try:\n"
+            "    cli.main(sys.argv[1:], prog_name='archiver')\n"
+            "except SystemExit as e:\n"
+            "    print('exit', e.code, file=sys.stderr)\n"
+            f"print([m for m in {UNUSED!r} if m in sys.modules], file=sys.stderr)",
+            "--archive",
+            archive.location,
+            *command,
+            doc,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.stderr.splitlines()[-2:] == ["exit 0", "[]"], res.stderr
