@@ -231,7 +231,11 @@ def main() -> None:
         r["ratios"] = {
             "ingest / bagit make_bag": round(s["ingest"]["seconds"] / s["bagit make_bag"]["seconds"], 2),
             "verify / bagit validate": round(s["verify"]["seconds"] / s["bagit validate"]["seconds"], 2),
-            "verify / validate, pairs median": round(statistics.median(p["ratio"] for p in pairs), 2),
+            **(
+                {"verify / validate, pairs median": round(statistics.median(p["ratio"] for p in pairs), 2)}
+                if pairs
+                else {}
+            ),
             "ingest / floor": round(s["ingest"]["seconds"] / s["hashing floor"]["seconds"], 2),
             "verify / floor": round(s["verify"]["seconds"] / s["hashing floor"]["seconds"], 2),
         }
