@@ -159,6 +159,12 @@ def test_every_command_is_loaded_by_name_and_none_is_missing():
     assert "archiver.verify" not in res.stdout and "archiver.cli.verify_cmd" not in res.stdout, res.stdout
 
 
+#: modules ``verify DOC`` and ``log prove DOC`` have no use for, each costing milliseconds of
+#: their start-up: x509 (a 9 ms regex at import), an HTTP client, warcio, and cryptography's
+#: serialization package (its SSH and cipher modules: 28-50 ms; keys are read from raw bytes)
+UNUSED = ("cryptography.x509", "http.client", "warcio", "cryptography.hazmat.primitives.serialization")
+
+
 def test_verifying_a_document_loads_no_module_it_does_not_use(tmp_path):
     """``verify DOC`` is start-up bound (docs/performance.md): in an archive without time-stamp
     tokens it must not import any of ``UNUSED``."""
@@ -185,12 +191,6 @@ def test_verifying_a_document_loads_no_module_it_does_not_use(tmp_path):
         check=True,
     )
     assert res.stdout.split() == ["0", "[]"], res.stdout
-
-
-#: modules ``verify DOC`` and ``log prove DOC`` have no use for, each costing milliseconds of
-#: their start-up: x509 (a 9 ms regex at import), an HTTP client, warcio, and cryptography's
-#: serialization package (its SSH and cipher modules: 28-50 ms; keys are read from raw bytes)
-UNUSED = ("cryptography.x509", "http.client", "warcio", "cryptography.hazmat.primitives.serialization")
 
 
 @pytest.mark.parametrize("command", [["verify"], ["verify", "--checkpoint", "KEPT"], ["log", "prove"]])
