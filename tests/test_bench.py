@@ -1,0 +1,48 @@
+"""bench/caesar.py runs end to end at a tiny size and reports what bench/README.md and
+docs/performance.md say it reports. Figures are printed, never asserted on: only the
+report's shape and its arithmetic are checked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def run_caesar(tmp_path, *args: str) -> dict:  # type: ignore[type-arg]
+    out = tmp_path / "caesar.json"
+    res = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "caesar.py"), "--docs", "12", *args, "--json", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "verify / bagit validate" in res.stdout
+    return json.loads(out.read_text("utf-8"))  # type: ignore[no-any-return]
+
+
+def test_each_step_reports_its_cpu_time_and_the_time_stolen_and_pairs_their_ratio(tmp_path):
+    r = run_caesar(tmp_path, "--large-mb", "1", "--pairs", "2")
+    steps = r["steps"]
+    assert {"ingest", "verify", "bagit make_bag", "bagit validate", "hashing floor"} <= set(steps)
+    for name, step in steps.items():
+        assert step["seconds"] > 0 and step["cpu_seconds"] >= 0 and step["stolen_seconds"] >= 0, name
+        assert step["exit"] == 0, name  # (a verify that found problems exits 1)
+    pairs = r["verify_validate_pairs"]
+    assert len(pairs) == 2
+    for p in pairs:
+        assert p["ratio"] == round(p["verify"]["seconds"] / p["validate"]["seconds"], 3)
+    ratios = sorted(p["ratio"] for p in pairs)
+    assert r["ratios"]["verify / validate, pairs median"] == round((ratios[0] + ratios[1]) / 2, 2)
+    large = r["large_file"]
+    assert large["mb"] == 1 and large["ingest_stolen_seconds"] >= 0 and large["verify_stolen_seconds"] >= 0
+
+
+def test_no_pairs_means_no_median(tmp_path):
+    r = run_caesar(tmp_path, "--large-mb", "0", "--pairs", "0")
+    assert r["verify_validate_pairs"] == [] and "verify / validate, pairs median" not in r["ratios"]
+    assert "large_file" not in r
