@@ -1348,6 +1348,7 @@ b32encode(PyObject *self, PyObject *args)
  * (the dict kept one), which the long way then reports by name.
  */
 #define MAX_SAFE_INTEGER 9007199254740991LL
+#define JSON_WALK_LIMIT 1000 /* (Python's own recursion limit) */
 
 typedef struct {
     Py_ssize_t members;
@@ -1425,6 +1426,10 @@ json_finish(PyObject *self, PyObject *args)
     int max_depth;
     if (!PyArg_ParseTuple(args, "Oi:json_finish", &value, &max_depth))
         return NULL;
+    if (max_depth < 1 || max_depth > JSON_WALK_LIMIT) { /* (the walk recurses on the C stack) */
+        PyErr_SetString(PyExc_ValueError, "json_finish: max_depth out of range");
+        return NULL;
+    }
     json_shape shape = {0, 1, 0};
     PyObject *walked = json_walk(value, 1, max_depth, &shape);
     if (walked == NULL)

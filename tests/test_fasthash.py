@@ -111,6 +111,16 @@ def test_bad_arguments_are_refused(impl):
     if impl == "c":
         with pytest.raises(TypeError):
             leaf(b"x" * 16, [b"bytes"])
+        # json_finish recurses on the C stack: a depth limit beyond Python's own is refused
+        # (a value nested 100,000 deep under such a limit overflowed the stack: found by
+        # fuzz_accel.py under AddressSanitizer)
+        deep: list[object] = []
+        for _ in range(2000):
+            deep = [deep]
+        for bad in (0, -1, 1001, 10**6):
+            with pytest.raises(ValueError, match="max_depth"):
+                _fasthash.json_finish(deep, bad)
+        assert _fasthash.json_finish(deep, 1000)[3] is True  # (refused: the long way decides)
 
 
 TEXTS = st.text(alphabet=st.sampled_from(SPACES) | st.sampled_from("ab صق.") | st.characters(), max_size=600)
