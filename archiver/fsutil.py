@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import fcntl
 import functools
@@ -157,6 +155,8 @@ def sync_filesystem(path: Path) -> bool:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         if libc.syncfs(fd) != 0:
+            import ctypes  # (loaded by _libc already)
+
             err = ctypes.get_errno()
             raise io_error("sync the file system of", path, OSError(err, os.strerror(err)))
     finally:
@@ -175,6 +175,8 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
     libc = _libc()
     if libc is None or length <= 0:
         return
+    import ctypes  # (loaded by _libc already)
+
     func = libc.sync_file_range
     func.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
     func(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE
@@ -184,6 +186,11 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
 def _libc() -> Any:
     if not sys.platform.startswith("linux"):
         return None
+    # (imported here: ctypes, and the subprocess module ctypes.util loads, are 5-8 ms of
+    # every command's start-up, and only commands that write call libc)
+    import ctypes
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         return libc if hasattr(libc, "syncfs") else None

@@ -19,13 +19,15 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typing import TYPE_CHECKING
 
 from .canonical import JSONFormatError, load_strict, pretty_bytes
 from .errors import InvalidInput, KeyUnavailable
 from .fsutil import atomic_write
 from .signing import key_id_of, raw_public
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 PassphraseSource = Callable[[str], bytes | None]
 """Called with a key name when that key is encrypted; returns the passphrase or None."""
@@ -96,9 +98,12 @@ class KeyStore:
         if key_path.exists() or pub_path.exists():
             raise InvalidInput(f"a key named {name!r} exists already in {self.directory}")
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # (cryptography is imported where keys are made, written or read: its bindings and
+        # serialization package are 35-60 ms of start-up, which commands that only check
+        # signatures do without)
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         private = Ed25519PrivateKey.generate()
-        # (cryptography's serialization package is imported where keys are written or read:
-        # 28-50 ms of start-up, which commands that only check signatures do without)
         from cryptography.hazmat.primitives.serialization import (
             BestAvailableEncryption,
             Encoding,
@@ -187,6 +192,7 @@ class KeyStore:
                 raise KeyUnavailable(
                     f"key {name!r} is encrypted: set ARCHIVER_PASSPHRASE or run on a terminal"
                 )
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
         try:

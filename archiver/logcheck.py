@@ -18,8 +18,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from .errors import InvalidInput
 from .layout import CHECKPOINTS, MANIFESTS, Layout
 from .logview import ENTRIES, SEGMENTS, LogView
@@ -40,7 +38,7 @@ RECORD_DIRS = (
     ("timestamps", "*.tsr"),
 )
 Add = Callable[[ProblemCode, str, str], None]
-Trusted = Sequence[tuple[str, str, Ed25519PublicKey | bytes]]
+Trusted = Sequence[tuple[str, str, bytes]]  # (name, key id, raw public key)
 
 
 def record_files(layout: Layout) -> list[Path]:
@@ -125,8 +123,7 @@ def check_log(
             add(ProblemCode.LOG_MISMATCH, f"{rel} is not in the log", rel)
     tree = MemoryTree(leaves)
     _check_nodes(log, tree, add)
-    # (raw bytes where loaded with them: no call into cryptography's serialization package)
-    trusted: Trusted = [(k.name, k.key_id, k.raw or k.public) for k in trust.keys.values()]
+    trusted: Trusted = [(k.name, k.key_id, k.raw) for k in trust.keys.values()]
     latest = 0
     for name in log.checkpoint_names():
         if snapshot is not None and name not in snapshot.checkpoints:

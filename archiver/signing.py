@@ -19,11 +19,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from .canonical import canonical_bytes
+
+if TYPE_CHECKING:  # (the keys are objects callers made: one-document commands load no cryptography)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 
 def raw_public(public: Ed25519PublicKey) -> bytes:

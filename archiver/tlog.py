@@ -26,13 +26,14 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, BinaryIO
 
 from .fsutil import atomic_write, crashpoint, fsync_dir, io_error
 from .merkle import EMPTY_ROOT, leaf_hash, node_hash
 from .signing import raw_public
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 HASH = 32
 ENTRY_LINE = re.compile(
