@@ -175,11 +175,7 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
     libc = _libc()
     if libc is None or length <= 0:
         return
-    import ctypes  # (loaded by _libc already)
-
-    func = libc.sync_file_range
-    func.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-    func(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE
+    libc.sync_file_range(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE
 
 
 @functools.cache
@@ -193,7 +189,11 @@ def _libc() -> Any:
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc if hasattr(libc, "syncfs") else None
+        if not (hasattr(libc, "syncfs") and hasattr(libc, "sync_file_range")):
+            return None  # (callers fall back: fsync file by file; no early write-back)
+        # (64-bit offsets: without the types, ctypes would pass Python ints as C ints)
+        libc.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+        return libc
     except OSError:
         return None
 

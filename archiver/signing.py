@@ -62,9 +62,9 @@ def make_signature(document: dict[str, Any], private: Ed25519PrivateKey, role: s
     }
 
 
-def signature_valid(payload: bytes, signature_b64: str, public: Ed25519PublicKey | bytes) -> bool:
-    """Whether ``signature_b64`` is a valid Ed25519 signature of ``payload`` by ``public``
-    (a key, or its 32 raw bytes)."""
+def signature_valid(payload: bytes, signature_b64: str, public: bytes) -> bool:
+    """Whether ``signature_b64`` is a valid Ed25519 signature of ``payload`` by the public
+    key whose 32 raw bytes are ``public``."""
     try:
         sig = base64.b64decode(signature_b64, validate=True)
     except (binascii.Error, ValueError):
@@ -72,18 +72,17 @@ def signature_valid(payload: bytes, signature_b64: str, public: Ed25519PublicKey
     return ed25519_valid(public, sig, payload)
 
 
-def ed25519_valid(public: Ed25519PublicKey | bytes, signature: bytes, message: bytes) -> bool:
+def ed25519_valid(public: bytes, signature: bytes, message: bytes) -> bool:
     """Whether ``signature`` (64 raw bytes) is a valid Ed25519 signature of ``message`` by
-    ``public`` (a key, or its 32 raw bytes) (libsodium's ``crypto_sign_open``: see the
-    module docstring)."""
+    the public key whose 32 raw bytes are ``public`` (libsodium's ``crypto_sign_open``:
+    see the module docstring; checking needs no key object, so no cryptography import)."""
     from nacl.bindings import crypto_sign_open
     from nacl.exceptions import BadSignatureError
 
     if len(signature) != 64:
         return False
-    raw = public if isinstance(public, bytes) else raw_public(public)
     try:
-        crypto_sign_open(signature + message, raw)
+        crypto_sign_open(signature + message, public)
     except BadSignatureError:
         return False
     return True

@@ -33,7 +33,7 @@ from .merkle import EMPTY_ROOT, leaf_hash, node_hash
 from .signing import raw_public
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 HASH = 32
 ENTRY_LINE = re.compile(
@@ -316,11 +316,10 @@ def note_key_name(name: str, key_id: str) -> str:
     return f"{name}/{key_id[:16]}"
 
 
-def note_key_id(key_name: str, public: Ed25519PublicKey | bytes) -> bytes:
+def note_key_id(key_name: str, public: bytes) -> bytes:
     """C2SP signed-note key ID: SHA-256(key name || 0x0A || 0x01 || public key)[:4]
-    (``public``: a key, or its 32 raw bytes)."""
-    raw = public if isinstance(public, bytes) else raw_public(public)
-    return hashlib.sha256(key_name.encode() + b"\n\x01" + raw).digest()[:4]
+    (``public``: the key's 32 raw bytes)."""
+    return hashlib.sha256(key_name.encode() + b"\n\x01" + public).digest()[:4]
 
 
 def checkpoint_body(archive_id: str, size: int, root: bytes) -> str:
@@ -330,7 +329,7 @@ def checkpoint_body(archive_id: str, size: int, root: bytes) -> str:
 
 def sign_checkpoint(body: str, key_name: str, private: Ed25519PrivateKey) -> str:
     """A signed note: the text, a blank line, one signature line."""
-    sig = note_key_id(key_name, private.public_key()) + private.sign(body.encode())
+    sig = note_key_id(key_name, raw_public(private.public_key())) + private.sign(body.encode())
     return f"{body}\n\u2014 {key_name} {base64.b64encode(sig).decode()}\n"
 
 
@@ -382,12 +381,10 @@ def parse_checkpoint(raw: bytes) -> Checkpoint:
     )
 
 
-def checkpoint_signers(
-    cp: Checkpoint, keys: Iterable[tuple[str, str, Ed25519PublicKey | bytes]]
-) -> tuple[list[str], list[str]]:
+def checkpoint_signers(cp: Checkpoint, keys: Iterable[tuple[str, str, bytes]]) -> tuple[list[str], list[str]]:
     """(names of trusted keys whose signatures verify, names whose signatures fail).
 
-    ``keys``: (our key name, key id, public key or its 32 raw bytes) of trusted keys. Signatures by
+    ``keys``: (our key name, key id, the public key's 32 raw bytes) of trusted keys. Signatures by
     unknown keys are ignored, as the signed-note spec requires.
     """
     from .signing import ed25519_valid
