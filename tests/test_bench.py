@@ -46,3 +46,35 @@ def test_no_pairs_means_no_median(tmp_path):
     r = run_caesar(tmp_path, "--large-mb", "0", "--pairs", "0")
     assert r["verify_validate_pairs"] == [] and "verify / validate, pairs median" not in r["ratios"]
     assert "large_file" not in r
+
+
+def test_flat_rate_reports_each_sizes_rate_and_cpu_per_document(tmp_path):
+    out = tmp_path / "flat.json"
+    sizes = ["--small", "6", "--large", "12", "--more", "3"]
+    res = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "flat_rate.py"), *sizes, "--json", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    r = json.loads(out.read_text("utf-8"))
+    steps, cpu = r["steps"], r["cpu_ms_per_doc"]
+    documents = {
+        "ingest small": 6,
+        "ingest large": 12,
+        "ingest 3 more into small": 3,
+        "ingest 3 more into large": 3,
+    }
+    assert set(steps) == set(cpu) == set(documents)
+    for name, n in documents.items():
+        assert steps[name]["exit"] == 0, name
+        assert cpu[name] == round(steps[name]["cpu_seconds"] * 1000 / n, 3), name
+    assert r["ratios"]["CPU per document, large / small"] == round(
+        cpu["ingest large"] / cpu["ingest small"], 3
+    )
+    assert r["ratios"]["large / small, whole ingest"] == round(
+        (12 / steps["ingest large"]["seconds"]) / (6 / steps["ingest small"]["seconds"]), 3
+    )
+    assert "CPU ms/doc" in res.stdout
