@@ -216,13 +216,15 @@ def share_each(
     cost the worker as much time as some of the work it took over.
 
     ``meanwhile``: other work for this process, done first while the pool starts on the
-    jobs (with no pool, after them).
+    jobs; with no pool, first too, so that ``consume`` may rely on it having run however
+    the work is shared (a verify lets go of each document's manifests as it is checked,
+    once ``meanwhile`` has checked what needs them all).
     """
     if pool is None:
-        for i, job in enumerate(jobs):
-            consume(i, fn(*job))
         if meanwhile is not None:
             meanwhile()
+        for i, job in enumerate(jobs):
+            consume(i, fn(*job))
         return
     with prompt_handoffs():
         _share_with(pool, fn, jobs, consume, packed, meanwhile)

@@ -299,6 +299,52 @@ def test_a_full_verify_starts_its_worker_before_the_snapshot(archive: ArchiveFix
         assert pool is None
 
 
+def test_a_full_verify_lets_go_of_each_documents_events_once_checked(
+    archive: ArchiveFixture, tmp_path, monkeypatch
+):
+    """A full verify needs a document's parsed manifests only until the document is checked
+    (once the chains, the log, the audit records and the time stamps have been): they are
+    let go then, with a worker sharing the work and without one, early or after the
+    reading. The report is the same either way, and no document is left unchecked."""
+    import importlib
+
+    verify_module = importlib.import_module("archiver.verify")  # (``archiver.verify``: the function)
+    docs = archive.ingest(_texts(tmp_path / "texts", 12))
+    (tmp_path / "v2.txt").write_text(random_arabic(99, 80), encoding="utf-8")
+    archive.ok("edit", docs[3], str(tmp_path / "v2.txt"), "--reason", "a second version")
+    archive.ok("keys", "generate", "audrey", "--role", "auditor")
+    archive.ok("--key", "audrey", "attest", docs[5])  # (its copy lies after all parts: checked last)
+    # a damaged content record: its document's early check finds it, so it is checked again
+    # after the reading, as if early checks did not exist
+    s = next(
+        m["storage"]
+        for m in (load(archive.files, k) for k in manifest_keys(archive.files))
+        if m["document_id"] == docs[8]
+    )
+    rewrite_member(
+        archive.files,
+        "store/" + s["warc_file"],
+        s["offset"],
+        lambda r: flip_payload_byte(r, -40, fix_digest=True),
+    )
+    reports = {}
+    for workers in ("0", "1"):
+        monkeypatch.setenv("ARCHIVER_WORKERS", workers)
+        monkeypatch.setenv("ARCHIVER_PARALLEL_MANIFESTS", "2")
+        monkeypatch.setenv("ARCHIVER_PARALLEL_BYTES", "1000" if workers == "1" else str(1 << 40))
+        monkeypatch.setenv("ARCHIVER_PART_BYTES", "20000")
+        kept: list[object] = []
+        report = verify_module.verify(archive.open(), retain=kept)
+        (v,) = kept
+        assert isinstance(v, verify_module._Verifier)
+        assert sorted(v.chains) == sorted(v.checked) and len(v.chains) == len(set(docs))
+        assert all(events == [] for events in v.chains.values()), workers
+        reports[workers] = report.to_json()
+        del reports[workers]["time"]
+    assert reports["0"] == reports["1"]
+    assert {(p["code"], p["document"]) for p in reports["0"]["problems"]} == {("content-mismatch", docs[8])}
+
+
 def test_a_workers_jobs_run_with_the_collector_paused(archive: ArchiveFixture, tmp_path, monkeypatch):
     """The worker's two kinds of job (manifests, WARC parts) run with the cyclic garbage
     collector paused, as the parent's verify does, and leave it as they found it."""
@@ -407,11 +453,11 @@ def test_share_splits_jobs_into_a_front_for_this_process_and_a_back_for_the_work
     assert sides == ["here"] * k + ["worker"] * (300 - k)
     assert sides[-1] == "worker"  # the last job is the pool's first
 
-    # without a pool: every job here, then the other work
+    # without a pool: the other work first, as with one, then every job here
     order: list[object] = []
     got = share(None, lambda i, _: order.append(i) or i, jobs[:3], meanwhile=lambda: order.append("m"))
     assert got == [0, 1, 2]
-    assert order == [0, 1, 2, "m"]
+    assert order == ["m", 0, 1, 2]
 
 
 def test_share_each_consumes_the_pools_results_between_its_own_jobs():
