@@ -59,6 +59,7 @@ def main() -> None:
                     os.link(texts / n, folders["small"] / n)
         os.sync()
         steps: dict[str, dict[str, float]] = {}
+        docs: dict[str, int] = {}  # documents each step ingests
         for size in ("small", "large"):
             root = str(work / f"archive-{size}")
             timed([*arch, "init", root], env)
@@ -66,9 +67,11 @@ def main() -> None:
             steps[f"ingest {size}"] = timed(
                 [*arch, "--archive", root, "--key", f"k-{size}", "ingest", str(folders[size])], env
             )
+            docs[f"ingest {size}"] = getattr(args, size)
             steps[f"ingest {args.more} more into {size}"] = timed(
                 [*arch, "--archive", root, "--key", f"k-{size}", "ingest", str(folders["more"])], env
             )
+            docs[f"ingest {args.more} more into {size}"] = args.more
         rate_small = args.small / steps["ingest small"]["seconds"]
         rate_large = args.large / steps["ingest large"]["seconds"]
         more_small = args.more / steps[f"ingest {args.more} more into small"]["seconds"]
@@ -82,13 +85,7 @@ def main() -> None:
         }
         # CPU per document as well: the host's moment moves wall time between two
         # commands minutes apart far more than it moves the work done
-        counts = {"small": args.small, "large": args.large}
-        cpu_ms = {
-            name: round(
-                v["cpu_seconds"] * 1000 / (args.more if "more" in name else counts[name.split()[-1]]), 3
-            )
-            for name, v in steps.items()
-        }
+        cpu_ms = {name: round(v["cpu_seconds"] * 1000 / docs[name], 3) for name, v in steps.items()}
         r["cpu_ms_per_doc"] = cpu_ms
         r["ratios"] = {
             # above 1: faster per document at the larger size
