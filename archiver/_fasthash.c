@@ -1343,7 +1343,10 @@ b32encode(PyObject *self, PyObject *args)
  * ASCII, every integer within +-(2**53 - 1)), notes what strict parsing refuses (nesting
  * deeper than max_depth, a float: orjson makes one of a fraction, an exponent or an
  * integer beyond 64 bits), and rebuilds dicts with interned member names (a verify holds
- * every manifest, each with the same eighty-odd names). json_colons counts the name
+ * every manifest, each with the same eighty-odd names). Given a set of member names, it
+ * interns their string values too: a manifest's key ids, roles, file names and formats
+ * are the same in most of an archive's manifests, a quarter of a parsed one's memory
+ * (interned, they also cross marshal from a worker as one object). json_colons counts the name
  * separators in the text: fewer members than separators means a name was given twice
  * (the dict kept one), which the long way then reports by name.
  */
@@ -1357,7 +1360,7 @@ typedef struct {
 } json_shape;
 
 static PyObject *
-json_walk(PyObject *v, int depth, int max_depth, json_shape *shape)
+json_walk(PyObject *v, int depth, int max_depth, PyObject *shared, json_shape *shape)
 {
     if (depth > max_depth) {
         shape->refused = 1;
@@ -1380,7 +1383,14 @@ json_walk(PyObject *v, int depth, int max_depth, json_shape *shape)
                 shape->plain = 0;
             Py_INCREF(key);
             PyUnicode_InternInPlace(&key);
-            PyObject *walked = json_walk(value, depth + 1, max_depth, shape);
+            int share = shared != NULL && PyUnicode_CheckExact(value) ? PySet_Contains(shared, key) : 0;
+            PyObject *walked = NULL;
+            if (share > 0) {
+                walked = Py_NewRef(value);
+                PyUnicode_InternInPlace(&walked);
+            } else if (share == 0) {
+                walked = json_walk(value, depth + 1, max_depth, shared, shape);
+            }
             int failed = walked == NULL || PyDict_SetItem(out, key, walked) < 0;
             Py_DECREF(key);
             Py_XDECREF(walked);
@@ -1397,7 +1407,7 @@ json_walk(PyObject *v, int depth, int max_depth, json_shape *shape)
         if (out == NULL)
             return NULL;
         for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *walked = json_walk(PyList_GET_ITEM(v, i), depth + 1, max_depth, shape);
+            PyObject *walked = json_walk(PyList_GET_ITEM(v, i), depth + 1, max_depth, shared, shape);
             if (walked == NULL) {
                 Py_DECREF(out);
                 return NULL;
@@ -1422,16 +1432,20 @@ json_walk(PyObject *v, int depth, int max_depth, json_shape *shape)
 static PyObject *
 json_finish(PyObject *self, PyObject *args)
 {
-    PyObject *value;
+    PyObject *value, *shared = Py_None;
     int max_depth;
-    if (!PyArg_ParseTuple(args, "Oi:json_finish", &value, &max_depth))
+    if (!PyArg_ParseTuple(args, "Oi|O:json_finish", &value, &max_depth, &shared))
         return NULL;
     if (max_depth < 1 || max_depth > JSON_WALK_LIMIT) { /* (the walk recurses on the C stack) */
         PyErr_SetString(PyExc_ValueError, "json_finish: max_depth out of range");
         return NULL;
     }
+    if (shared != Py_None && !PyAnySet_Check(shared)) {
+        PyErr_SetString(PyExc_TypeError, "json_finish: shared must be a set of member names or None");
+        return NULL;
+    }
     json_shape shape = {0, 1, 0};
-    PyObject *walked = json_walk(value, 1, max_depth, &shape);
+    PyObject *walked = json_walk(value, 1, max_depth, shared == Py_None ? NULL : shared, &shape);
     if (walked == NULL)
         return NULL;
     return Py_BuildValue("(NnNN)", walked, shape.members, PyBool_FromLong(shape.plain),

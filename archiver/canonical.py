@@ -117,16 +117,20 @@ _FAST = json.JSONDecoder(
 _BARE = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_constant)
 
 
-def load_strict_plain(raw: bytes) -> tuple[Any, bool]:
+def load_strict_plain(raw: bytes, shared: frozenset[str] | None = None) -> tuple[Any, bool]:
     """``load_strict``, and whether the value is *plain* (every member name ASCII, every
     integer within +-(2**53 - 1)): then ``canonical_bytes(value, plain=True)`` skips its
     own walk over the value. Both are noted while parsing, at almost no cost.
+
+    ``shared``: member names whose string values repeat from one document to the next;
+    the C accelerator interns them (``sys.intern``), so that the many documents a caller
+    holds share one copy of each. Only memory changes, never the value.
 
     Raises:
         JSONFormatError: not UTF-8, not JSON, duplicate names, floats, too deep.
     """
     if fasthash.json_finish is not None and fasthash.json_colons is not None:
-        fast = _parse_fast(raw)
+        fast = _parse_fast(raw, shared)
         if fast is not None:
             return fast
     try:
@@ -152,7 +156,7 @@ def load_strict_plain(raw: bytes) -> tuple[Any, bool]:
     return value, plain
 
 
-def _parse_fast(raw: bytes) -> tuple[Any, bool] | None:
+def _parse_fast(raw: bytes, shared: frozenset[str] | None = None) -> tuple[Any, bool] | None:
     """``load_strict_plain``'s value and plainness by a parser without hooks and one walk
     in C (``_fasthash.json_finish``), or None for anything the long way must decide.
 
@@ -167,7 +171,7 @@ def _parse_fast(raw: bytes) -> tuple[Any, bool] | None:
         bare = _orjson_loads(raw) if _orjson_loads is not None else _BARE.decode(raw.decode("utf-8"))
     except (ValueError, RecursionError):  # (orjson's errors and UnicodeDecodeError are ValueErrors)
         return None
-    value, members, plain, refused = fasthash.json_finish(bare, MAX_DEPTH)
+    value, members, plain, refused = fasthash.json_finish(bare, MAX_DEPTH, shared)
     if refused or members != fasthash.json_colons(raw):
         return None
     return value, plain

@@ -113,9 +113,10 @@ utf8_nfc_plain: Callable[[bytes], bool] | None = None
 #: ``fsutil.write_new`` for a batch of files in one call (no Python version: the caller loops)
 write_new_files: Callable[[list[tuple[str, bytes]], bool], None] | None = None
 #: strict JSON's checks after a parser without hooks (``canonical._parse_fast``): the value
-#: with names interned, its members, whether plain, whether refused (too deep, a float);
-#: without them, the Python hooks do the same checks during parsing
-json_finish: Callable[[object, int], tuple[object, int, bool, bool]] | None = None
+#: with names interned (and the string values of the members named in its third argument),
+#: its members, whether plain, whether refused (too deep, a float); without them, the Python
+#: hooks do the same checks during parsing (and intern nothing)
+json_finish: Callable[[object, int, frozenset[str] | None], tuple[object, int, bool, bool]] | None = None
 json_colons: Callable[[bytes], int] | None = None
 #: RFC 8785 bytes of a plain value, None for any other (``canonical.canonical_bytes``, whose
 #: general path is the reference)

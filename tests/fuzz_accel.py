@@ -159,7 +159,8 @@ def main() -> None:
         call(F.b32encode, R.randbytes(R.randint(0, 100)))
         value = json_value()
         call(F.json_canonical, value)
-        call(F.json_finish, value, R.choice([-1, 0, 1, 3, 64, 1000, 1001, 10**6]))
+        shared = R.choice([None, frozenset(), frozenset({"a", "b", ""}), {"a"}, ["a"], "a"])
+        call(F.json_finish, value, R.choice([-1, 0, 1, 3, 64, 1000, 1001, 10**6]), shared)
         try:
             raw = json.dumps(value, ensure_ascii=R.random() < 0.5).encode("utf-8", "surrogatepass")
         except (TypeError, ValueError):
@@ -184,7 +185,7 @@ def main() -> None:
         inner.append([])
         inner = inner[0]
     call(F.json_canonical, deep)
-    call(F.json_finish, deep, 64)
+    call(F.json_finish, deep, 64, frozenset({"a"}))
     call(F.json_colons, b"[" * 10**6)
     print("done")
 

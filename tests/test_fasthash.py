@@ -121,6 +121,44 @@ def test_bad_arguments_are_refused(impl):
             with pytest.raises(ValueError, match="max_depth"):
                 _fasthash.json_finish(deep, bad)
         assert _fasthash.json_finish(deep, 1000)[3] is True  # (refused: the long way decides)
+        with pytest.raises(TypeError, match="shared"):
+            _fasthash.json_finish({"a": "b"}, 10, ["a"])
+
+
+@needs_c
+def test_parsed_manifests_share_the_values_that_repeat():
+    """A verify holds every manifest: the string values of the members named in
+    ``manifest.SHARED_VALUES`` are one object across manifests (interned), the others
+    are not, and the parsed values are equal to an unshared parse's."""
+    from archiver.canonical import load_strict_plain
+    from archiver.manifest import SHARED_VALUES
+
+    def manifest(n: int) -> bytes:
+        doc = {
+            "actor": {"key_id": "ab" * 32, "role": "archivist"},
+            "storage": {"warc_file": "000000.warc.gz", "record_id": f"<urn:uuid:{n}>"},
+            "content": {"sha256": "cd" * 32, "media_type": "text/plain", "size": 10**6 + n},
+            "signatures": [{"key_id": "ab" * 32, "algorithm": "ed25519"}],
+        }
+        return json.dumps(doc).encode()
+
+    (one, _), (two, _) = (load_strict_plain(manifest(n), SHARED_VALUES) for n in (1, 2))
+    assert one == load_strict_plain(manifest(1))[0] and two == load_strict_plain(manifest(2))[0]
+    for path in (
+        ("actor", "key_id"),
+        ("actor", "role"),
+        ("storage", "warc_file"),
+        ("content", "media_type"),
+    ):
+        a, b = one[path[0]][path[1]], two[path[0]][path[1]]
+        assert a is b, path
+    assert one["signatures"][0]["key_id"] is one["actor"]["key_id"]  # (in lists too)
+    assert one["signatures"][0]["algorithm"] is two["signatures"][0]["algorithm"]
+    # not listed: equal, not shared
+    assert one["content"]["sha256"] == two["content"]["sha256"]
+    assert one["content"]["sha256"] is not two["content"]["sha256"]
+    unshared = load_strict_plain(manifest(1))[0]
+    assert unshared["actor"]["key_id"] is not one["actor"]["key_id"]
 
 
 TEXTS = st.text(alphabet=st.sampled_from(SPACES) | st.sampled_from("ab صق.") | st.characters(), max_size=600)

@@ -188,6 +188,9 @@ def test_strict_parse_in_c_agrees_with_the_hooks(value, duplicate_at, indent):
 
     fast = outcome(lambda: load_strict_plain(text.encode()))
     assert fast == outcome(lambda: _load_noting_plain(text))
+    # values interned for sharing (``shared``) are the same values
+    names = frozenset(value) if isinstance(value, dict) else frozenset({"a", ""})
+    assert outcome(lambda: load_strict_plain(text.encode(), names)) == fast
     if fasthash.json_colons is not None and fast[0] != "refused":
         assert fasthash.json_colons(text.encode()) == _members(fast[0])
 
