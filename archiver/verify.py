@@ -111,6 +111,18 @@ def _pos(ref: Mapping[str, Any]) -> Pos:
     return (str(ref["warc_file"]), int(ref["offset"]))
 
 
+@dataclass(frozen=True, slots=True)
+class _LetGo:
+    """Where a record the full scan read was, once the document accounting for it is
+    checked (``_Verifier.let_go``): asked for again, it is read again. A sound metadata
+    record keeps its target URI, which ``damaged_manifest_record`` searches."""
+
+    target_uri: str | None = None
+
+
+_LET_GO = _LetGo()
+
+
 class _Verifier:
     def __init__(
         self, archive: Archive, documents: list[str] | None, checkpoint: bytes | None = None
@@ -131,7 +143,9 @@ class _Verifier:
         self.full = documents is None
         self.problems: list[Problem] = []
         self.counts = Counts()
-        self.records: dict[Pos, RecordInfo] = {}
+        self.records: dict[Pos, RecordInfo | _LetGo] = {}
+        # content records revisits name: kept once read (``let_go``)
+        self.kept_records: set[Pos] = set()
         self.texts: dict[Pos, TextCheck] = {}
         self.claimed: set[Pos] = set()  # named by invalid manifests: not orphans
         self.leaves: dict[str, bytes] = {}  # manifest key -> log leaf hash of the bytes read
@@ -142,14 +156,16 @@ class _Verifier:
         self.progress: Callable[[int], None] | None = None  # advanced once per document checked
         self.pool: ProcessPoolExecutor | None = None  # the worker sharing a full verify's work
         self.independent: Independent | None = None  # ``independent_checks``, once run
-        # step 7 ahead of its turn (``rows_made``): the index's rows, and how many of the rows
-        # the events imply were compared with them, all found
-        self.index_have: set[Row] | None = None
-        self.rows_checked = 0
-        self.rows_all_in = True
-        # each document checked (early, ``check_early``, or after the reading): the index rows its events
-        # imply; and the WARC positions the documents checked so far account for
-        self.checked: dict[str, list[Row]] = {}
+        # step 7 as each document is checked (``rows_made``): once the index is read
+        # (``run_independent``), its rows not compared yet, by (document, sequence), and how
+        # many disagreed; before, the rows documents checked so far imply, waiting
+        self.index_read = False
+        self.index_left: dict[tuple[str, int], Row] | None = None
+        self.rows_differ = 0
+        self.rows_waiting: list[list[Row]] = []
+        # the documents checked (early, ``check_early``, or after the reading), and the WARC
+        # positions they account for
+        self.checked: set[str] = set()
         self.accounted: set[Pos] = set()
         self.early_mode = False  # checking early: what is not read yet raises _NotReady
         self.ticked: set[str] = set()  # documents counted by ``progress``
@@ -229,6 +245,8 @@ class _Verifier:
             self.named[e.document_id] += found
             for name, offset in found:
                 self.expected[name].append(offset)
+            if found[1] != found[0]:  # a revisit: its content is an earlier capture's record
+                self.kept_records.add(found[1])
         text = self.text_plan(e)
         if text is not None:
             self.text_plans[e.path] = text
@@ -311,19 +329,38 @@ class _Verifier:
 
     # -- steps 5-6: WARC records ------------------------------------------------------------------
     def record(self, pos: Pos) -> RecordInfo | None:
-        """The record at a position: from the full scan, or read now (documents scope)."""
-        if pos not in self.records:
+        """The record at a position: from the full scan, or read now (documents scope, or
+        let go: read again, not counted again)."""
+        got = self.records.get(pos)
+        if isinstance(got, RecordInfo):
+            return got
+        if got is None:
             if pos[1] >= self.snap.warc_sizes.get(pos[0], 0):
                 return None
             if self.early_mode:
                 raise _NotReady  # in a part not read yet, or not a record's start
-            try:
-                with self.store.open(warc_key(pos[0])) as f:
-                    self.records[pos] = read_record(f, pos[1], text=self.texts.get(pos))[0]
-            except OSError as e:
-                self.records[pos] = RecordInfo(error=f"unreadable: {e.strerror or e}")
-            self.count(self.records[pos])
-        return self.records[pos]
+        try:
+            with self.store.open(warc_key(pos[0])) as f:
+                info = read_record(f, pos[1], text=self.texts.get(pos))[0]
+        except OSError as e:
+            info = RecordInfo(error=f"unreadable: {e.strerror or e}")
+        if got is None:
+            self.records[pos] = info
+            self.count(info)
+        return info
+
+    def let_go(self, positions: set[Pos]) -> None:
+        """A full verify lets go of the records a document accounts for once it is checked:
+        the WARC records' findings grew with the archive to the end of the reading (165 MB
+        at 55,000 documents), though nothing but another document's check reads them
+        again. Another document may name one (its manifest damaged, or a record moved):
+        then it is read again (``record``). Content records revisits name are kept: a
+        large file recaptured would be read again."""
+        for pos in positions - self.kept_records:
+            info = self.records.get(pos)
+            if isinstance(info, RecordInfo):
+                sound_meta = info.error is None and info.record_type == "metadata"
+                self.records[pos] = _LetGo(info.target_uri) if sound_meta else _LET_GO
 
     def count(self, info: RecordInfo) -> None:
         if info.error is None:
@@ -574,7 +611,8 @@ class _Verifier:
                 )
         else:
             accounted.add(meta)
-            info = self.records[meta]
+            info = self.record(meta)
+            assert info is not None  # (the copy was found there)
             if s["record_id"] not in (info.concurrent_to, info.refers_to) and ref["record_id"] not in (
                 info.concurrent_to,
                 info.refers_to,
@@ -592,7 +630,11 @@ class _Verifier:
         candidates: list[Pos] = []
         if self.full:
             # (sorted: records arrive in no set order when parts are read in parallel)
-            candidates = sorted(p for p, i in self.records.items() if i.error is None and i.target_uri == uri)
+            candidates = sorted(
+                p
+                for p, i in self.records.items()
+                if i.target_uri == uri and (isinstance(i, _LetGo) or i.error is None)
+            )
         after = _after_own_records(e)
         if after is not None:
             candidates.append(after)
@@ -655,6 +697,8 @@ class _Verifier:
             after = _after_own_records(e)
             if after is not None:
                 info = self.records.get(after)
+                if isinstance(info, _LetGo):
+                    info = self.record(after)
                 if (
                     info is not None
                     and info.error is None
@@ -840,29 +884,17 @@ class _Verifier:
         finally:
             idx.close()
 
-    def check_index(
-        self, implied: Callable[[], list[Row]], count: int, rows: dict[tuple[str, int], Row] | str | None
-    ) -> None:
-        """Step 7: the rows ``index_rows`` read against those the events imply
-        (``check_document``: ``count`` of them, ``implied()`` in the chains' order). The
-        last two columns are lookup hints for manifest copies: checked only where the copy
-        was found, since a missing copy is reported as such, not as a stale index."""
+    def check_index(self, rows: dict[tuple[str, int], Row] | str | None) -> None:
+        """Step 7's verdict, once every document is checked: ``rows_made`` compared the
+        rows each document's events imply with the index's (``index_rows``) as it was
+        checked; the index's rows left (``rows``, as ``index_left`` left them) are rows no
+        event implies. Each (document, sequence) that differs counts once."""
         if rows is None:
             return
         if isinstance(rows, str):
             self.add(ProblemCode.INDEX_STALE, rows, file=self.archive.index_name)
             return
-        actual = rows
-        if count == len(actual) and self.rows_checked == count and self.rows_all_in:
-            # every row as implied: the usual case (rows carry their manifest's key, so no two
-            # implied rows are equal, and each was found among the index's as it was made)
-            return
-        expected = {(r[0], r[1]): r for r in implied()}
-        differ = 0
-        for key in expected.keys() | actual.keys():
-            want, have = expected.get(key), actual.get(key)
-            if want is None or have is None or not _rows_agree(want, have):
-                differ += 1
+        differ = self.rows_differ + len(rows)
         if differ:
             self.add(
                 ProblemCode.INDEX_STALE,
@@ -882,18 +914,28 @@ class _Verifier:
         later = {path for path in unseen if self.store.size(path) is not None}
         if later:
             actual = {k: r for k, r in actual.items() if r[4] not in later}
-        self.index_have = set(actual.values())
         return actual
 
     def rows_made(self, rows: list[Row]) -> None:
-        """Step 7 ahead of its turn, for a document's rows as its check makes them: whether
-        each is among the index's rows as is (a full verify does this between WARC parts,
-        while the worker reads on; ``check_index`` then has nothing left in the usual case)."""
-        if self.index_have is None:
-            return  # (the index not read yet, or unreadable: ``check_index`` compares all)
-        self.rows_checked += len(rows)
-        if self.rows_all_in:
-            self.rows_all_in = all(r in self.index_have for r in rows)
+        """Step 7 for one document, as its check makes its rows (a full verify does this
+        between WARC parts, while the worker reads on): each against the index's row of
+        the same (document, sequence), taken out of ``index_left``. Neither is kept (both
+        were held to the end, and the rows kept most of their manifest's strings alive);
+        ``check_index`` adds the index's rows left.
+
+        The last two columns are lookup hints for manifest copies: checked only where the
+        copy was found, since a missing copy is reported as such, not as a stale index.
+        The events of one key are all one document's (its first column): of a fork's
+        events sharing one, the last in the chain's order is compared."""
+        if not self.index_read:
+            self.rows_waiting.append(rows)  # (a documents-scope verify reads the index last)
+            return
+        if self.index_left is None:
+            return  # no index, or unreadable: nothing to compare
+        for key, want in {(r[0], r[1]): r for r in rows}.items():
+            have = self.index_left.pop(key, None)
+            if have is None or (want != have and not _rows_agree(want, have)):
+                self.rows_differ += 1
 
     def load_hints(self) -> None:
         self.hints: dict[tuple[str, int], Pos] = {}
@@ -965,11 +1007,6 @@ class _Verifier:
         for doc, events in chains.items():
             if doc not in self.checked:
                 self.keep_checked(doc, self.check_document(events))
-
-        def implied() -> list[Row]:  # in the chains' order (only a stale index needs them all)
-            return [r for doc in chains for r in self.checked[doc]]
-
-        implied_count = sum(map(len, self.checked.values()))
         if self.full:
             self.accounted.update((name, 0) for name in self.snap.warc_sizes)
             self.check_orphans(self.accounted | self.claimed)
@@ -983,7 +1020,7 @@ class _Verifier:
         audit_found, log_found, ts_found, rows = self.independent
         self.problems.extend(audit_found)
         self.problems.extend(log_found)
-        self.check_index(implied, implied_count, rows)
+        self.check_index(rows)
         self.counts.withheld = len(self.withheld)
         self.problems.extend(ts_found)
         return Report(
@@ -1036,8 +1073,10 @@ class _Verifier:
     def keep_checked(self, doc: str, done: tuple[set[Pos], list[Row]]) -> None:
         """What a document's check (``check_document``) found, kept for the steps after it."""
         positions, rows = done
-        self.checked[doc] = rows
+        self.checked.add(doc)
         self.accounted |= positions
+        if self.full:
+            self.let_go(positions)
         self.rows_made(rows)
         self.tick(doc)
         if self.independent is not None:
@@ -1054,6 +1093,12 @@ class _Verifier:
 
     def run_independent(self, events: list[Event]) -> None:
         self.independent = self.independent_checks(events)
+        rows = self.independent[3]
+        self.index_read = True
+        self.index_left = rows if isinstance(rows, dict) else None
+        waiting, self.rows_waiting = self.rows_waiting, []
+        for made in waiting:
+            self.rows_made(made)
 
     def independent_checks(self, events: list[Event]) -> Independent:
         """The checks that need the manifests but not the WARC records: audit records,
@@ -1142,7 +1187,9 @@ class _Verifier:
             (name, 0) for name in self.snap.warc_sizes if (name, 0) in self.records
         }
         for name, offset in sorted(todo):
-            info = self.records[(name, offset)]
+            info = self.record((name, offset))
+            if info is None:
+                continue  # (never: each is a record the scan read)
             where = f"store/{name}@{offset}"
             if offset == 0:
                 if info.error is not None:

@@ -345,6 +345,105 @@ def test_a_full_verify_lets_go_of_each_documents_events_once_checked(
     assert {(p["code"], p["document"]) for p in reports["0"]["problems"]} == {("content-mismatch", docs[8])}
 
 
+def test_a_full_verify_lets_go_of_each_record_once_its_document_is_checked(
+    archive: ArchiveFixture, tmp_path, monkeypatch
+):
+    """A full verify lets go of the WARC records a document accounts for once it is
+    checked; anything that asks for one again reads it again, uncounted. Made to: one
+    document's manifest names another's content record, and an edit's diff names a third
+    document's manifest copy, whose own manifest was changed, so that its check searches
+    for its copy among records let go. The report is the same as with nothing let go, with
+    a worker and without; the records left are those no document accounts for, the files'
+    warcinfo records, and the content records later events name."""
+    import importlib
+
+    from archiver import KeyStore
+
+    from tamper import resign
+
+    verify_module = importlib.import_module("archiver.verify")  # (``archiver.verify``: the function)
+    docs = archive.ingest(_texts(tmp_path / "texts", 12))
+    # the edited document is checked before the attested one (the chains' order), both
+    # after the reading: what the edit's check lets go, the attestation's check looks for
+    edited, attested = min(docs), max(docs)
+    (tmp_path / "v2.txt").write_text(random_arabic(99, 80), encoding="utf-8")
+    archive.ok("edit", edited, str(tmp_path / "v2.txt"), "--reason", "a second version")
+    archive.ok("keys", "generate", "audrey", "--role", "auditor")
+    archive.ok("--key", "audrey", "attest", attested)
+    # revisits: the same file again (its document's second capture), and a copy of another
+    # under a new name (a new document whose content is the first one's record)
+    archive.ingest(tmp_path / "texts" / "000.txt")
+    (tmp_path / "copy.txt").write_bytes((tmp_path / "texts" / "001.txt").read_bytes())
+    archive.ingest(tmp_path / "copy.txt")
+    manifests = {
+        (m["document_id"], m["sequence"]): (k, m)
+        for k in manifest_keys(archive.files)
+        if (m := load(archive.files, k))
+    }
+    revisited = {
+        (m["storage"]["refers_to"]["warc_file"], m["storage"]["refers_to"]["offset"])
+        for _, m in manifests.values()
+        if m["storage"]["record_type"] == "revisit"
+    }
+    assert len(revisited) == 2
+    alice, audrey = (KeyStore().load(name, lambda n: None) for name in ("alice", "audrey"))
+    # one document's capture names another's content record
+    borrower, owner = [d for d in docs if d not in (edited, attested)][:2]
+    key, m = manifests[(borrower, 0)]
+    m["storage"]["offset"] = manifests[(owner, 0)][1]["storage"]["offset"]
+    dump(archive.files, key, resign(m, alice.private))
+    # the edit's diff names the attestation's manifest copy (written where the file then
+    # ended: found only by its target URI), and the attestation's manifest is changed
+    from archiver.warcscan import scan_file
+
+    [copy_at] = [
+        (warc.removeprefix("store/"), offset)
+        for warc in archive.files.warcs()
+        for offset, info in scan_file(archive.open().store, warc)
+        if info.target_uri == f"urn:archiver:event:{attested}/1"
+    ]
+    key, m = manifests[(edited, 1)]
+    m["diff"]["record"].update(warc_file=copy_at[0], offset=copy_at[1])
+    dump(archive.files, key, resign(m, alice.private))
+    key, m = manifests[(attested, 1)]
+    m["reason"] = "changed after signing"
+    dump(archive.files, key, resign(m, audrey.private, role="auditor"))
+
+    reports = {}
+    for let_go in (True, False):
+        for workers in ("0", "1"):
+            monkeypatch.setenv("ARCHIVER_WORKERS", workers)
+            monkeypatch.setenv("ARCHIVER_PARALLEL_MANIFESTS", "2")
+            monkeypatch.setenv("ARCHIVER_PARALLEL_BYTES", "1000" if workers == "1" else str(1 << 40))
+            monkeypatch.setenv("ARCHIVER_PART_BYTES", "20000")
+            with monkeypatch.context() as mp:
+                if not let_go:
+                    mp.setattr(verify_module._Verifier, "let_go", lambda self, positions: None)
+                kept: list[object] = []
+                report = verify_module.verify(archive.open(), retain=kept)
+            (v,) = kept
+            assert isinstance(v, verify_module._Verifier)
+            left = {p for p, r in v.records.items() if not isinstance(r, verify_module._LetGo)}
+            if let_go:
+                warcinfos = {(name, 0) for name in v.snap.warc_sizes}
+                assert left == (v.records.keys() - v.accounted) | warcinfos | v.kept_records, workers
+                assert v.kept_records == revisited
+            else:
+                assert left == set(v.records)
+            reports[(let_go, workers)] = report.to_json()
+            del reports[(let_go, workers)]["time"]
+    first = reports[(True, "0")]
+    assert all(r == first for r in reports.values())
+    found = {(p["code"], p["document"], p["message"]) for p in first["problems"]}
+    assert (
+        "content-mismatch",
+        attested,
+        "the manifest copy in the WARC differs from the manifest file",
+    ) in found
+    assert any(code == "record-missing" and doc == borrower and "found" in msg for code, doc, msg in found)
+    assert any(code == "content-mismatch" and doc == edited and "diff" in msg for code, doc, msg in found)
+
+
 def test_a_workers_jobs_run_with_the_collector_paused(archive: ArchiveFixture, tmp_path, monkeypatch):
     """The worker's two kinds of job (manifests, WARC parts) run with the cyclic garbage
     collector paused, as the parent's verify does, and leave it as they found it."""

@@ -216,6 +216,33 @@ def test_index_stale_row_altered(sealed):
     assert sealed.verify_codes() == set()
 
 
+def test_index_stale_counts_each_event_that_differs_once(sealed):
+    """Step 7 compares each document's rows with the index's as the document is checked;
+    every (document, sequence) that differs counts once: a row altered, one missing, one
+    no event implies, a manifest copy's hint moved. A verify of some documents counts
+    only theirs (it reads the index after checking them)."""
+    a, b = (d["document"] for d in sealed.ok("list", "--json").json())  # type: ignore[union-attr]
+
+    def stale(*args: str) -> list[str]:
+        res = sealed.run("verify", "--json", *args)
+        found = [(p["code"], p["message"]) for p in res.json()["problems"]]  # type: ignore[index]
+        assert all(code == "index-stale" for code, _ in found), found
+        return [message.split(" on ")[1].split(" ")[0] for _, message in found]
+
+    sealed.files.sql("UPDATE events SET sha256 = ? WHERE document_id = ?", "0" * 64, a)
+    assert stale() == ["1"]
+    # b's row moved: its event's row is missing, and a row no event implies is there
+    sealed.files.sql("UPDATE events SET sequence = 4 WHERE document_id = ?", b)
+    assert stale() == ["3"]
+    assert stale(a) == ["1"] and stale(b) == ["2"]
+    sealed.ok("reindex")
+    assert stale() == [] and stale(a) == []
+    sealed.files.sql("DELETE FROM events WHERE document_id = ?", a)
+    assert stale() == ["1"] and stale(b) == []
+    sealed.files.sql("UPDATE events SET meta_warc_file = meta_warc_file || 'x' WHERE document_id = ?", b)
+    assert stale() == ["2"] and stale(b) == ["1"]
+
+
 @pytest.mark.local_only  # an S3 archive's catalog is a database, not a file a copy may lack
 def test_missing_index_is_not_a_problem_and_is_rebuilt(sealed, tmp_path):
     """The index is derived, never authoritative: a copy may come without one."""
