@@ -42,7 +42,10 @@ class ManifestError(Exception):
 
 #: members whose string values repeat across an archive's manifests (the same few actions,
 #: keys, roles, formats, WARC files): parsed, each value is interned, so that a verify, which
-#: holds every manifest, holds one copy of each (a quarter of a parsed manifest's memory)
+#: holds every manifest, holds one copy of each (a quarter of a parsed manifest's memory).
+#: An interned string is freed with its last reference, except on early CPython 3.12
+#: releases, which kept every one (gh-113993): then a process keeps the distinct values it
+#: read, which an archive's own manifests bound.
 SHARED_VALUES = frozenset(
     {
         "action",
