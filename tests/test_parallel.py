@@ -354,7 +354,7 @@ def test_a_full_verify_lets_go_of_each_record_once_its_document_is_checked(
     document's manifest copy, whose own manifest was changed, so that its check searches
     for its copy among records let go. The report is the same as with nothing let go, with
     a worker and without; the records left are those no document accounts for, the files'
-    warcinfo records, and the content records later events name."""
+    warcinfo records, and the content records revisits name."""
     import importlib
 
     from archiver import KeyStore
